@@ -1,0 +1,1 @@
+"""The `nmt` command line: thin Typer commands that build a config and call toolkit."""

@@ -1,0 +1,88 @@
+"""One small generic registry: components register themselves by decorator.
+
+A registry maps a name to a component class and its typed config dataclass.
+Architectures also have *presets*: pure functions that return a config.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Callable, Generic, TypeVar
+
+from toolkit.errors import UserError
+
+T = TypeVar("T")
+
+
+@dataclass
+class Entry(Generic[T]):
+    name: str
+    cls: type
+    config_cls: type | None
+    help: str = ""
+
+
+@dataclass
+class Registry:
+    """Named components of one kind (architectures, criterions, optimizers, ...)."""
+
+    kind: str
+    entries: dict[str, Entry] = field(default_factory=dict)
+    presets: dict[str, tuple[str, Callable[[], Any]]] = field(default_factory=dict)
+
+    def register(self, name: str, config: type | None = None, help: str = "") -> Callable[[type], type]:
+        def decorator(cls: type) -> type:
+            if name in self.entries:
+                raise ValueError(f"{self.kind} {name!r} is already registered")
+            doc = help or ((cls.__doc__ or "").strip().splitlines() or [""])[0]
+            self.entries[name] = Entry(name, cls, config, doc)
+            return cls
+
+        return decorator
+
+    def register_preset(self, name: str, base: str) -> Callable[[Callable[[], Any]], Callable[[], Any]]:
+        """Register a function returning a config for the component `base`."""
+
+        def decorator(fn: Callable[[], Any]) -> Callable[[], Any]:
+            if name in self.presets or (name in self.entries and name != base):
+                raise ValueError(f"{self.kind} preset {name!r} is already registered")
+            self.presets[name] = (base, fn)
+            return fn
+
+        return decorator
+
+    def names(self) -> list[str]:
+        """All selectable names: components and presets, sorted."""
+        return sorted(set(self.entries) | set(self.presets))
+
+    def resolve(self, name: str) -> tuple[Entry, Any]:
+        """Return (entry, default config) for a component or preset name."""
+        if name in self.presets:
+            base, fn = self.presets[name]
+            return self.entries[base], fn()
+        if name in self.entries:
+            entry = self.entries[name]
+            return entry, entry.config_cls() if entry.config_cls is not None else None
+        raise UserError(f"unknown {self.kind} {name!r}; choose one of: {', '.join(self.names())}")
+
+    def get(self, name: str) -> Entry:
+        return self.resolve(name)[0]
+
+
+def config_to_dict(config: Any) -> dict:
+    """A dataclass config as plain data (safe for weights_only checkpoints and JSON)."""
+    return dataclasses.asdict(config)
+
+
+def config_from_dict(config_cls: type, values: dict) -> Any:
+    """Rebuild a config dataclass, ignoring unknown keys (forward compatibility)."""
+    names = {f.name for f in dataclasses.fields(config_cls)}
+    return config_cls(**{k: v for k, v in values.items() if k in names})
+
+
+ARCHITECTURES = Registry("architecture")
+CRITERIONS = Registry("criterion")
+OPTIMIZERS = Registry("optimizer")
+SCHEDULERS = Registry("lr scheduler")
+TASKS = Registry("task")
