@@ -1,0 +1,13 @@
+"""Search: strategies (beam, greedy, sampling) and the driver that runs them on any model."""
+
+from toolkit.search.config import SearchConfig
+from toolkit.search.ensemble import Ensemble
+from toolkit.search.generator import SequenceGenerator, build_strategy
+from toolkit.search.hypothesis import Hypothesis
+from toolkit.search.scorer import score_targets
+from toolkit.search.strategies import BeamSearch, Sampling, greedy_search
+
+__all__ = [
+    "BeamSearch", "Ensemble", "Hypothesis", "Sampling", "SearchConfig",
+    "SequenceGenerator", "build_strategy", "greedy_search", "score_targets",
+]

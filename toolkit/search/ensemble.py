@@ -1,0 +1,58 @@
+"""Several models decoded as one: the average of their probabilities at every step."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+
+class Ensemble:
+    """Wraps models that share a target vocabulary behind the single-model interface.
+
+    Log-probabilities are combined as log(mean(p)) = logsumexp(log p) - log n (fairseq's
+    rule); attention is the mean over the models that return one.
+    """
+
+    def __init__(self, models: Sequence[Any]) -> None:
+        if not models:
+            raise ValueError("an ensemble needs at least one model")
+        self.models = list(models)
+        first = self.models[0]
+        self.pad_index, self.eos_index = first.pad_index, first.eos_index
+
+    def __len__(self) -> int:
+        return len(self.models)
+
+    def max_positions(self) -> tuple[int, int]:
+        limits = [m.max_positions() for m in self.models]
+        return (min(s for s, _ in limits), min(t for _, t in limits))
+
+    def encode(self, src_tokens: torch.Tensor, src_lengths: torch.Tensor) -> list:
+        return [m.encode(src_tokens, src_lengths) for m in self.models]
+
+    def decode_step(
+        self, prev_tokens: torch.Tensor, encoder_outs: list, states: list | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None, list]:
+        states = states or [None] * len(self.models)
+        lprobs, attns, new_states = [], [], []
+        for model, enc, state in zip(self.models, encoder_outs, states):
+            lp, attn, state = model.decode_step(prev_tokens, enc, state)
+            lprobs.append(lp.float())
+            if attn is not None:
+                attns.append(attn.float())
+            new_states.append(state)
+        if len(lprobs) == 1:
+            combined = lprobs[0]
+        else:
+            combined = torch.logsumexp(torch.stack(lprobs), dim=0) - math.log(len(lprobs))
+        attn = torch.stack(attns).mean(0) if attns else None
+        return combined, attn, new_states
+
+    def reorder_encoder_out(self, encoder_outs: list, order: torch.Tensor) -> list:
+        return [m.reorder_encoder_out(enc, order) for m, enc in zip(self.models, encoder_outs)]
+
+    def reorder_state(self, states: list, order: torch.Tensor) -> list:
+        return [m.reorder_state(s, order) for m, s in zip(self.models, states)]

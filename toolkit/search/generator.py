@@ -1,0 +1,190 @@
+"""The search driver: batched, incremental, through the model interface only.
+
+One loop serves every architecture and every strategy (beam, greedy, sampling):
+each step (1) runs the decoder once for all live hypotheses, (2) applies constraints,
+(3) asks the strategy for candidates, (4) finalizes those that end in EOS, (5) drops
+finished sentences from the batch and (6) keeps the K best unfinished candidates.
+Shapes: B live sentences, K beam, N = B*K live hypotheses, S source, V vocabulary.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from toolkit.search.config import SearchConfig
+from toolkit.search.ensemble import Ensemble
+from toolkit.search.hypothesis import Hypothesis, hard_alignment
+from toolkit.search.length_penalty import normalize_score
+from toolkit.search.ngram import block_repeated_ngrams
+from toolkit.search.strategies import BeamSearch, Sampling, Search
+
+NEG_INF = float("-inf")
+
+
+def build_strategy(config: SearchConfig, generator: torch.Generator | None = None) -> Search:
+    if config.sampling:
+        return Sampling(config.beam, config.sampling_topk, config.sampling_topp, generator)
+    return BeamSearch(config.beam)
+
+
+class SequenceGenerator:
+    """Translate right-padded source batches with one model or an ensemble."""
+
+    def __init__(
+        self,
+        models: Any | Sequence[Any],
+        config: SearchConfig,
+        unk_index: int = 3,
+        bf16: bool = False,
+        need_attn: bool = True,
+        rng: torch.Generator | None = None,
+    ) -> None:
+        self.model = models if isinstance(models, Ensemble) else Ensemble(models if isinstance(models, (list, tuple)) else [models])
+        self.config = config.validate()
+        self.search = build_strategy(config, rng)
+        self.pad, self.eos, self.unk = self.model.pad_index, self.model.eos_index, unk_index
+        self.bf16, self.need_attn = bf16, need_attn
+
+    def _autocast(self, device: torch.device):
+        if not self.bf16:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+    def max_lengths(self, src_lengths: torch.Tensor) -> torch.Tensor:
+        """Per sentence: at most a*src_len + b tokens before the forced EOS."""
+        cap = self.model.max_positions()[1] - 1
+        lengths = (self.config.max_len_a * src_lengths.double() + self.config.max_len_b).long()
+        return lengths.clamp(min=0, max=cap)
+
+    @torch.no_grad()
+    def generate(self, src_tokens: torch.Tensor, src_lengths: torch.Tensor) -> list[list[Hypothesis]]:
+        """src_tokens (B, S) right-padded; returns per sentence its nbest hypotheses, best first."""
+        with self._autocast(src_tokens.device):
+            finalized = self._search(src_tokens, src_lengths)
+        ranked = [sorted(hyps, key=lambda h: h.score, reverse=True) for hyps in finalized]
+        return [hyps[: self.config.nbest] for hyps in ranked]
+
+    def _constrain(self, lprobs: torch.Tensor, tokens: torch.Tensor, step: int, max_lens: torch.Tensor) -> torch.Tensor:
+        """Temperature, pad/unk, min/max length and n-gram blocking on lprobs (N, V)."""
+        cfg = self.config
+        lprobs = lprobs.float()
+        if cfg.temperature != 1.0:
+            lprobs = torch.log_softmax(lprobs / cfg.temperature, dim=-1)
+        lprobs = lprobs.masked_fill(torch.isnan(lprobs), NEG_INF)
+        lprobs[:, self.pad] = NEG_INF
+        if cfg.unkpen:
+            lprobs[:, self.unk] -= cfg.unkpen
+        eos_lp = lprobs[:, self.eos].clone()
+        if step < cfg.min_len:
+            lprobs[:, self.eos] = NEG_INF
+        if cfg.no_repeat_ngram_size > 0:
+            block_repeated_ngrams(lprobs, tokens[:, 1 : step + 1], cfg.no_repeat_ngram_size)
+        force = max_lens <= step
+        if bool(force.any()):
+            lprobs[force] = NEG_INF
+            lprobs[force, self.eos] = eos_lp[force]
+        return lprobs
+
+    def _search(self, src_tokens: torch.Tensor, src_lengths: torch.Tensor) -> list[list[Hypothesis]]:
+        K, model, device = self.config.beam, self.model, src_tokens.device
+        bsz, src_len = src_tokens.shape
+        max_lens = self.max_lengths(src_lengths.cpu()).to(device)  # (B,)
+        longest = int(max_lens.max())
+        beam_offsets = torch.arange(K, device=device)
+
+        # 1. Encode once per sentence, then repeat each sentence's encoding K times.
+        enc = model.reorder_encoder_out(model.encode(src_tokens, src_lengths), torch.arange(bsz, device=device).repeat_interleave(K))
+        state = None
+        tokens = torch.full((bsz * K, longest + 2), self.pad, dtype=torch.long, device=device)
+        tokens[:, 0] = self.eos
+        scores = torch.zeros(bsz * K, longest + 1, device=device)  # cumulative
+        attn: torch.Tensor | None = None
+        sent_ids = torch.arange(bsz, device=device)  # original index of each live sentence
+        finalized: list[list[Hypothesis]] = [[] for _ in range(bsz)]
+
+        for step in range(longest + 1):
+            live = tokens.size(0) // K
+            # 2. One decoder step for all live hypotheses.
+            lprobs, step_attn, state = model.decode_step(tokens[:, : step + 1], enc, state)
+            if step_attn is not None and self.need_attn:
+                if attn is None:
+                    attn = torch.zeros(tokens.size(0), longest + 2, src_len, device=device)
+                attn[:, step + 1] = step_attn.float()
+            lprobs = self._constrain(lprobs, tokens, step, max_lens.repeat_interleave(K))
+
+            # 3. Candidates from the strategy (cumulative scores, source beam, token).
+            cand_scores, cand_tokens, cand_beams = self.search.step(
+                step, lprobs.view(live, K, -1), scores.view(live, K, -1)[:, :, :step]
+            )
+            cand_rows = cand_beams + (torch.arange(live, device=device) * K).unsqueeze(1)
+
+            # 4. Candidates among the first K that end in EOS are finished hypotheses.
+            eos_mask = cand_tokens.eq(self.eos) & torch.isfinite(cand_scores)
+            top_eos = eos_mask[:, :K]
+            if bool(top_eos.any()):
+                self._finalize(step, cand_rows[:, :K][top_eos], cand_scores[:, :K][top_eos], tokens, scores, attn, sent_ids, src_lengths, finalized)
+
+            # 5. Sentences with K finished hypotheses (or at their length limit) leave the batch.
+            done = torch.tensor([len(finalized[i]) >= K for i in sent_ids.tolist()], device=device) | (max_lens <= step)
+            if bool(done.all()):
+                break
+            if bool(done.any()):
+                keep = (~done).nonzero().squeeze(1)
+                cand_scores, cand_tokens, cand_rows, eos_mask = (t[keep] for t in (cand_scores, cand_tokens, cand_rows, eos_mask))
+                sent_ids, max_lens = sent_ids[keep], max_lens[keep]
+                enc = model.reorder_encoder_out(enc, (keep.unsqueeze(1) * K + beam_offsets).view(-1))
+
+            # 6. The K best candidates not ending in EOS continue (EOS ones sort last; if one
+            #    must be kept, as with sampling, it is kept dead with score -inf).
+            width = cand_scores.size(1)
+            rank = eos_mask.long() * width + torch.arange(width, device=device)
+            active = rank.topk(K, dim=1, largest=False).indices
+            rows = cand_rows.gather(1, active).view(-1)
+            kept_scores = cand_scores.gather(1, active).masked_fill(eos_mask.gather(1, active), NEG_INF)
+            tokens = tokens[rows]
+            tokens[:, step + 1] = cand_tokens.gather(1, active).view(-1)
+            scores = scores[rows]
+            scores[:, step] = kept_scores.view(-1)
+            attn = attn[rows] if attn is not None else None
+            state = model.reorder_state(state, rows)
+        return finalized
+
+    def _finalize(
+        self,
+        step: int,
+        rows: torch.Tensor,
+        eos_scores: torch.Tensor,
+        tokens: torch.Tensor,
+        scores: torch.Tensor,
+        attn: torch.Tensor | None,
+        sent_ids: torch.Tensor,
+        src_lengths: torch.Tensor,
+        finalized: list[list[Hypothesis]],
+    ) -> None:
+        """Record hypotheses rows[i] + EOS (score eos_scores[i]) for their sentences."""
+        K = self.config.beam
+        hyp_tokens = tokens[rows, 1 : step + 2].clone()
+        hyp_tokens[:, step] = self.eos
+        cumulative = torch.cat([scores[rows, :step], eos_scores.unsqueeze(1).float()], dim=1)
+        positional = torch.cat([cumulative[:, :1], cumulative[:, 1:] - cumulative[:, :-1]], dim=1)
+        normalized = normalize_score(eos_scores.float(), step + 1, self.config.lenpen)
+        owners = sent_ids[torch.div(rows, K, rounding_mode="floor")].tolist()
+        for i, sent in enumerate(owners):
+            if len(finalized[sent]) >= K:
+                continue
+            hyp_attn = None
+            if attn is not None:
+                hyp_attn = attn[rows[i], 1 : step + 2, : int(src_lengths[sent])].cpu()
+            finalized[sent].append(
+                Hypothesis(
+                    tokens=hyp_tokens[i].cpu(),
+                    score=float(normalized[i]),
+                    positional_scores=positional[i].cpu(),
+                    attention=hyp_attn,
+                    alignment=hard_alignment(hyp_attn),
+                )
+            )

@@ -1,0 +1,49 @@
+"""Score given target sentences (teacher forcing through the incremental interface)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from toolkit.search.ensemble import Ensemble
+from toolkit.search.hypothesis import Hypothesis, hard_alignment
+from toolkit.search.length_penalty import normalize_score
+
+
+@torch.no_grad()
+def score_targets(
+    models: Any | Sequence[Any],
+    src_tokens: torch.Tensor,
+    src_lengths: torch.Tensor,
+    target: torch.Tensor,
+    lenpen: float = 1.0,
+) -> list[Hypothesis]:
+    """Log-probability of each target row under the model(s), as a Hypothesis.
+
+    target (B, T) right-padded, each row ending with EOS. Uses decode_step so that what
+    is scored is exactly what search would have computed for the same tokens.
+    """
+    model = models if isinstance(models, Ensemble) else Ensemble(models if isinstance(models, (list, tuple)) else [models])
+    pad, eos = model.pad_index, model.eos_index
+    bsz, tgt_len = target.shape
+    prev = torch.cat([target.new_full((bsz, 1), eos), target[:, :-1]], dim=1)
+    enc = model.encode(src_tokens, src_lengths)
+    state = None
+    token_scores, attns = [], []
+    for t in range(tgt_len):
+        lprobs, attn, state = model.decode_step(prev[:, : t + 1], enc, state)
+        token_scores.append(lprobs.float().gather(1, target[:, t : t + 1]).squeeze(1))
+        attns.append(attn.float() if attn is not None else None)
+    positional = torch.stack(token_scores, dim=1)  # (B, T)
+    lengths = target.ne(pad).sum(1)
+    results = []
+    for i in range(bsz):
+        n = int(lengths[i])
+        pos = positional[i, :n].cpu()
+        hyp_attn = None
+        if attns and attns[0] is not None:
+            hyp_attn = torch.stack([a[i] for a in attns[:n]])[:, : int(src_lengths[i])].cpu()
+        results.append(Hypothesis(target[i, :n].cpu(), float(normalize_score(float(pos.sum()), n, lenpen)), pos, hyp_attn, hard_alignment(hyp_attn)))
+    return results
