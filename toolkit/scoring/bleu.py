@@ -1,0 +1,142 @@
+"""sacreBLEU wrappers: corpus and sentence BLEU, chrF and TER with their signatures.
+
+`tokenize="moses"` is the Multi30k literature's protocol: Moses-tokenize hypotheses and
+references with sacremoses, lowercase, then BLEU with sacreBLEU's tokenizer "none".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sacrebleu.metrics import BLEU, CHRF, TER
+from sacrebleu.metrics.base import Metric
+
+from toolkit.errors import UserError
+from toolkit.fileio import open_text
+
+METRICS = ("bleu", "chrf", "ter")
+TOKENIZERS = tuple(BLEU.TOKENIZERS) + ("moses",)
+_GENERATE_LINE = re.compile(r"^([A-Z])-(\d+)\t(.*)$")
+
+
+@dataclass
+class ScoreConfig:
+    metrics: list[str] = field(default_factory=lambda: ["bleu"])
+    lowercase: bool = False
+    tokenize: str = "13a"
+    lang: str = "en"
+
+    def validate(self) -> ScoreConfig:
+        unknown = [m for m in self.metrics if m not in METRICS]
+        if unknown or not self.metrics:
+            raise UserError(f"unknown metric {', '.join(unknown) or '(none)'}; choose from {', '.join(METRICS)}")
+        if self.tokenize not in TOKENIZERS:
+            raise UserError(f"unknown --tokenize {self.tokenize!r}; choose from {', '.join(TOKENIZERS)}")
+        return self
+
+
+@dataclass
+class MetricScore:
+    name: str
+    score: float
+    signature: str
+    text: str  # sacreBLEU's one-line rendering
+
+    def as_dict(self) -> dict:
+        return {"metric": self.name, "score": self.score, "signature": self.signature, "text": self.text}
+
+
+def parse_generate_output(lines: Sequence[str]) -> tuple[list[str], list[str]] | None:
+    """(D- hypotheses, T- references) ordered by sentence id, or None if not generate output.
+
+    References are empty when the file has no T- lines (e.g. a test set without targets).
+    """
+    hyps: dict[int, str] = {}
+    refs: dict[int, str] = {}
+    for line in lines:
+        match = _GENERATE_LINE.match(line.rstrip("\n"))
+        if not match:
+            continue
+        kind, idx, rest = match.group(1), int(match.group(2)), match.group(3)
+        if kind == "D" and idx not in hyps:  # the first D- line of a sentence is its best hypothesis
+            hyps[idx] = rest.split("\t", 1)[1] if "\t" in rest else ""
+        elif kind == "T":
+            refs[idx] = rest
+    if not hyps:
+        return None
+    order = sorted(hyps)
+    if refs and sorted(refs) != order:
+        raise UserError("generate output has D- and T- lines for different sentence ids")
+    return [hyps[i] for i in order], [refs[i] for i in order] if refs else []
+
+
+def read_lines(path: str | Path) -> list[str]:
+    with open_text(path) as handle:
+        return [line.rstrip("\n") for line in handle]
+
+
+def read_system(path: str | Path) -> tuple[list[str], list[str] | None]:
+    """Plain text (one hypothesis per line) or an `nmt generate` output file (D-/T- lines)."""
+    lines = read_lines(path)
+    parsed = parse_generate_output(lines)
+    if parsed is None:
+        return lines, None
+    return parsed[0], parsed[1] or None
+
+
+def _moses(lines: Sequence[str], lang: str) -> list[str]:
+    from sacremoses import MosesTokenizer
+
+    tokenizer = MosesTokenizer(lang=lang)
+    return [tokenizer.tokenize(line, escape=False, return_str=True).lower() for line in lines]
+
+
+def build_metrics(config: ScoreConfig, sentence_level: bool = False) -> dict[str, Metric]:
+    """sacreBLEU metric objects; sentence-level BLEU uses effective order (as sacreBLEU advises)."""
+    config.validate()
+    moses = config.tokenize == "moses"
+    lowercase = config.lowercase or moses
+    make = {
+        "bleu": lambda: BLEU(lowercase=lowercase, tokenize="none" if moses else config.tokenize, effective_order=sentence_level),
+        "chrf": lambda: CHRF(lowercase=lowercase),
+        "ter": lambda: TER(case_sensitive=not lowercase),
+    }
+    return {name: make[name]() for name in config.metrics}
+
+
+def prepare(hyps: Sequence[str], refs: Sequence[str], config: ScoreConfig) -> tuple[list[str], list[str]]:
+    """Check the line counts and apply the Moses protocol if asked for."""
+    if len(hyps) != len(refs):
+        raise UserError(f"system has {len(hyps)} lines but reference has {len(refs)}")
+    if not refs:
+        raise UserError("nothing to score: the reference is empty")
+    if config.tokenize == "moses":
+        return _moses(hyps, config.lang), _moses(refs, config.lang)
+    return list(hyps), list(refs)
+
+
+def corpus_scores(hyps: Sequence[str], refs: Sequence[str], config: ScoreConfig) -> list[MetricScore]:
+    hyps, refs = prepare(hyps, refs, config)
+    results = []
+    for name, metric in build_metrics(config).items():
+        score = metric.corpus_score(hyps, [refs])
+        signature = str(metric.get_signature())
+        if config.tokenize == "moses":
+            signature += "|pretok:moses"
+        results.append(MetricScore(name, float(score.score), signature, str(score)))
+    return results
+
+
+def sentence_scores(hyps: Sequence[str], refs: Sequence[str], config: ScoreConfig) -> list[dict[str, float]]:
+    """Per line, each metric's sentence-level score."""
+    hyps, refs = prepare(hyps, refs, config)
+    metrics = build_metrics(config, sentence_level=True)
+    return [{name: float(m.sentence_score(h, [r]).score) for name, m in metrics.items()} for h, r in zip(hyps, refs)]
+
+
+def corpus_bleu(hyps: Sequence[str], refs: Sequence[str]) -> MetricScore:
+    """Default sacreBLEU (13a, mixed case), as `nmt generate` reports it."""
+    return corpus_scores(hyps, refs, ScoreConfig())[0]
