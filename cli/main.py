@@ -34,10 +34,7 @@ def _root(
 
 def _register_commands() -> None:
     # Explicit imports: an import error in a subcommand is never hidden.
-    from cli import preprocess
-
-    preprocess.register(app)
-    for name in ("train", "generate", "translate", "score", "average"):
+    for name in ("preprocess", "train", "generate", "translate", "score", "average"):
         try:
             module = __import__(f"cli.{name}", fromlist=["register"])
         except ModuleNotFoundError as error:

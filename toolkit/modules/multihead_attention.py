@@ -10,6 +10,26 @@ from torch import nn
 from torch.nn import functional as F
 
 
+def _explicit_attention(q, k, v, attn_mask, dropout: float, is_causal: bool) -> torch.Tensor:
+    """Attention as two batched matmuls and a softmax.
+
+    Used only for bf16 training on the CPU, where SDPA's fused CPU kernel has a slow bf16
+    backward (measured 39 ms against 4.6 ms here for B=280, H=4, T=S=15, Dh=64, forward
+    plus backward). For sentence-length sequences the (T, S) scores are tiny anyway.
+    """
+    scores = torch.matmul(q, k.transpose(-1, -2)) * q.size(-1) ** -0.5
+    T, S = scores.shape[-2:]
+    if is_causal:
+        causal = torch.ones(T, S, dtype=torch.bool, device=q.device).tril(S - T)
+        attn_mask = causal if attn_mask is None else attn_mask & causal
+    if attn_mask is not None:
+        scores = scores.masked_fill(~attn_mask, float("-inf"))
+    probs = torch.softmax(scores, dim=-1).to(v.dtype)
+    if dropout > 0:
+        probs = F.dropout(probs, dropout, training=True)
+    return torch.matmul(probs, v)
+
+
 class MultiheadAttention(nn.Module):
     """Self- or encoder-decoder attention with an incremental key/value cache.
 
@@ -73,9 +93,11 @@ class MultiheadAttention(nn.Module):
         else:
             q = self._split(self.q_proj(query))
             k, v = memory_kv
-        out = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=attn_mask, dropout_p=self.dropout if self.training else 0.0, is_causal=is_causal
-        )
+        dropout = self.dropout if self.training else 0.0
+        if q.dtype == torch.bfloat16 and q.device.type == "cpu" and torch.is_grad_enabled():
+            out = _explicit_attention(q, k, v, attn_mask, dropout, is_causal)
+        else:
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout, is_causal=is_causal)
         B, _, T, _ = out.shape
         return self.out_proj(out.transpose(1, 2).reshape(B, T, self.dim))
 

@@ -1,0 +1,1 @@
+from toolkit.optim import lr_schedulers, optimizers  # noqa: F401  (register themselves)

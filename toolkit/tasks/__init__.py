@@ -1,0 +1,1 @@
+from toolkit.tasks import translation  # noqa: F401  (registers the task)

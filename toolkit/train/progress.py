@@ -1,0 +1,85 @@
+"""Training progress: a rich bar on a terminal, plain or JSON lines otherwise, and a JSONL log file."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+
+def _fmt(record: dict) -> str:
+    parts = []
+    for key, value in record.items():
+        if key == "type":
+            continue
+        parts.append(f"{key} {value:.4g}" if isinstance(value, float) else f"{key} {value}")
+    return " | ".join(parts)
+
+
+class ProgressReporter:
+    def __init__(self, log_format: str, log_interval: int, log_file: Path | None) -> None:
+        if log_format == "auto":
+            log_format = "progress" if sys.stdout.isatty() else "simple"
+        self.format = log_format
+        self.log_interval = log_interval
+        self.log_file = log_file
+        self.console = Console(stderr=False)
+        self.bar: Progress | None = None
+        self.task = None
+
+    def begin_epoch(self, epoch: int, total_updates: int, done: int) -> None:
+        if self.format != "progress":
+            return
+        self.end_epoch()
+        self.bar = Progress(
+            TextColumn(f"epoch {epoch:03d}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[stats]}"), TimeRemainingColumn(), console=self.console, transient=False,
+        )
+        self.bar.start()
+        self.task = self.bar.add_task("train", total=total_updates, completed=done, stats="")
+
+    def update(self, record: dict, advance: int = 1) -> None:
+        self._write_file(record)
+        if self.format == "progress" and self.bar is not None:
+            stats = f"loss {record['loss']:.3f} ppl {record['ppl']:.1f} wps {record['wps']:.0f} ups {record['ups']:.2f} lr {record['lr']:.2e} gnorm {record['gnorm']:.2f}"
+            self.bar.update(self.task, advance=advance, stats=stats)
+        elif record["update"] % self.log_interval == 0:
+            self._print(record)
+
+    def event(self, record: dict) -> None:
+        """Validation results, checkpoint saves, warnings: always shown."""
+        self._write_file(record)
+        if self.format == "progress" and self.bar is not None:
+            self.bar.console.print(f"[{record['type']}] {_fmt(record)}")
+        else:
+            self._print(record)
+
+    def message(self, text: str) -> None:
+        if self.format == "json":
+            print(json.dumps({"type": "message", "text": text}), flush=True)
+        elif self.bar is not None:
+            self.bar.console.print(text)
+        else:
+            print(text, flush=True)
+
+    def end_epoch(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
+
+    def _print(self, record: dict) -> None:
+        if self.format == "json":
+            print(json.dumps(record), flush=True)
+        else:
+            print(f"[{record['type']}] {_fmt(record)}", flush=True)
+
+    def _write_file(self, record: dict) -> None:
+        if self.log_file is None:
+            return
+        record = dict(record, time=round(time.time(), 3))
+        with open(self.log_file, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
