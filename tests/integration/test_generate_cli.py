@@ -29,7 +29,7 @@ WORDS = [f"w{i}" for i in range(10)] + ["ab@@", "cd@@"]
 
 def nmt(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
-    return subprocess.run([sys.executable, "-m", "cli", *args], input=stdin, capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
+    return subprocess.run([sys.executable, "-m", "cli", *args], input=stdin, capture_output=True, text=True, cwd=ROOT, env=env, timeout=120, check=False)
 
 
 def write_split(destdir: Path, split: str, dictionary: Dictionary, pairs: list[tuple[list[str], list[str]]]) -> None:
@@ -188,3 +188,25 @@ def test_mismatched_dictionary_and_empty_input(setup, tmp_path):
     corrupt.write_bytes(b"garbage")
     run = nmt("translate", "--path", str(corrupt), stdin="w1\n")
     assert run.returncode == 2 and "corrupt.pt" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_interrupted_generate_leaves_no_results_file(setup, tmp_path, monkeypatch):
+    from toolkit.search.generator import SequenceGenerator
+    from toolkit.search.subset import GenerateConfig, generate_subset
+
+    root, data = setup
+    calls = []
+
+    def interrupt(self, src_tokens, src_lengths):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return original(self, src_tokens, src_lengths)
+
+    original = SequenceGenerator.generate
+    monkeypatch.setattr(SequenceGenerator, "generate", interrupt)
+    results = tmp_path / "results"
+    config = GenerateConfig(data=str(data), path=str(root / "checkpoint1.pt"), batch_size=3, results_path=str(results), cpu=True)
+    with pytest.raises(KeyboardInterrupt):
+        generate_subset(config)
+    assert not results.exists() or not any(results.iterdir())

@@ -105,6 +105,7 @@ class SequenceGenerator:
         attn: torch.Tensor | None = None
         sent_ids = torch.arange(bsz, device=device)  # original index of each live sentence
         finalized: list[list[Hypothesis]] = [[] for _ in range(bsz)]
+        num_finished = torch.zeros(bsz, dtype=torch.long, device=device)
 
         for step in range(longest + 1):
             live = tokens.size(0) // K
@@ -127,9 +128,10 @@ class SequenceGenerator:
             top_eos = eos_mask[:, :K]
             if bool(top_eos.any()):
                 self._finalize(step, cand_rows[:, :K][top_eos], cand_scores[:, :K][top_eos], tokens, scores, attn, sent_ids, src_lengths, finalized)
+                num_finished = torch.tensor([len(hyps) for hyps in finalized], device=device)
 
             # 5. Sentences with K finished hypotheses (or at their length limit) leave the batch.
-            done = torch.tensor([len(finalized[i]) >= K for i in sent_ids.tolist()], device=device) | (max_lens <= step)
+            done = (num_finished[sent_ids] >= K) | (max_lens <= step)
             if bool(done.all()):
                 break
             if bool(done.any()):

@@ -169,10 +169,8 @@ def _report(cfg: GenerateConfig, lines, hyps, refs, ntokens: int, elapsed: float
         "tokens_per_second": round(ntokens / max(elapsed, 1e-9), 2),
     }
     what = "Score reference" if cfg.score_reference else f"Generate {cfg.gen_subset} with beam={cfg.search.beam}"
-    footer = [
-        f"{what}: {summary['sentences']} sentences, {ntokens} tokens in {elapsed:.1f}s "
-        f"({summary['sentences_per_second']} sentences/s, {summary['tokens_per_second']} tokens/s)"
-    ]
+    speed = f"({summary['sentences_per_second']} sentences/s, {summary['tokens_per_second']} tokens/s)"
+    footer = [f"{what}: {summary['sentences']} sentences, {ntokens} tokens in {elapsed:.1f}s {speed}"]
     if refs and len(refs) == len(order) and not cfg.score_reference:
         bleu = corpus_bleu([hyps[i] for i in order], [refs[i] for i in order])
         summary["bleu"], summary["signature"] = bleu.score, bleu.signature
