@@ -158,3 +158,14 @@ def test_model_cap_on_target_length():
     src, lengths = make_batch([3])
     hyps = SequenceGenerator(model, SearchConfig(beam=2, min_len=50, max_len_b=100)).generate(src, lengths)[0]
     assert len(hyps[0].tokens) == 5  # 4 tokens + EOS: positions 0..4 fit the model
+
+
+def test_bf16_autocast_runs_and_agrees_on_a_peaky_model():
+    model = ToyModel(seed=2, sharpness=6.0)
+    src, lengths = make_batch([5, 3])
+    config = SearchConfig(beam=2, max_len_b=6)
+    fp32 = SequenceGenerator(model, config).generate(src, lengths)
+    bf16 = SequenceGenerator(model, config, bf16=True).generate(src, lengths)
+    for a, b in zip(fp32, bf16):
+        assert all(torch.isfinite(h.positional_scores).all() for h in b)
+        assert len(b) == len(a)

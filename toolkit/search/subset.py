@@ -113,6 +113,8 @@ def generate_subset(cfg: GenerateConfig, out: IO[str] | None = None) -> dict:
     models = load_models(cfg.path, device)
     task = _load_task(cfg, models)
     dataset = task.load_split(cfg.gen_subset)
+    if len(dataset) == 0:
+        raise UserError(f"{cfg.data}: split {cfg.gen_subset!r} is empty")
     max_src = min(m.max_positions()[0] for m in models.models)
     too_long = np.nonzero(dataset.src_sizes > max_src)[0]
     if len(too_long):
