@@ -1,0 +1,65 @@
+import io
+import random
+from collections import Counter
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from subword_nmt import learn_bpe as reference
+from subword_nmt.apply_bpe import BPE
+
+from toolkit.data.bpe import Segmenter, count_words, learn_codes, validate_codes
+from toolkit.errors import UserError
+
+
+def _reference_codes(text: str, merges: int, min_frequency: int = 2) -> str:
+    out = io.StringIO()
+    silent = reference.tqdm
+    reference.tqdm = lambda iterable, *a, **k: iterable
+    try:
+        infile = io.StringIO(text)
+        infile.name = "corpus"
+        reference.learn_bpe(infile, out, merges, min_frequency)
+    finally:
+        reference.tqdm = silent
+    return out.getvalue()
+
+
+def _text(seed: int, lines: int = 300) -> str:
+    rng = random.Random(seed)
+    alphabet = "aabcdeeefghiklmnoorsstuü"
+    words = ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 9))) for _ in range(150)]
+    return "".join(" ".join(rng.choice(words) for _ in range(rng.randint(1, 10))) + "\n" for _ in range(lines))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_learned_codes_equal_subword_nmt(seed):
+    text = _text(seed)
+    counts = count_words(text.splitlines())
+    for merges in (1, 50, 400):
+        assert learn_codes(counts, merges) == _reference_codes(text, merges)
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.lists(st.text(alphabet="abcab", min_size=1, max_size=6), min_size=1, max_size=40), st.integers(1, 30))
+def test_learned_codes_equal_subword_nmt_property(words, merges):
+    text = " ".join(words) + "\n"
+    if len(Counter(w for w in words if len(w) > 1)) == 0:
+        return  # subword-nmt itself fails without any pair to count
+    assert learn_codes(count_words([text]), merges) == _reference_codes(text, merges)
+
+
+def test_segmenter_matches_subword_nmt():
+    text = _text(3)
+    codes = learn_codes(count_words(text.splitlines()), 200)
+    reference_bpe = BPE(io.StringIO(codes))
+    segmenter = Segmenter(codes)
+    for line in text.splitlines()[:50]:
+        assert segmenter.segment_line(line) == reference_bpe.segment(line)
+
+
+def test_invalid_codes():
+    with pytest.raises(UserError, match="line 2"):
+        validate_codes("#version: 0.2\na b c\n")
+    with pytest.raises(UserError):
+        Segmenter("#version: 0.2\nsingle\n")

@@ -1,0 +1,104 @@
+import gzip
+import json
+import shutil
+
+import pytest
+
+from toolkit.data.dictionary import Dictionary
+from toolkit.data.indexed import MMapIndexedDataset
+from toolkit.data.preprocess import PreprocessConfig, preprocess
+from toolkit.data.text_processor import load_text_processors
+
+
+def _config(raw, dest, **kwargs) -> PreprocessConfig:
+    values = dict(source_lang="de", target_lang="en", trainpref=str(raw / "train"), validpref=[str(raw / "valid")],
+                  testpref=[str(raw / "test")], destdir=str(dest), bpe_merges=60, workers=1, quiet=True)
+    values.update(kwargs)
+    return PreprocessConfig(**values)
+
+
+def test_binarized_text_reads_back_as_the_bpe_text(tiny_corpus, tmp_path):
+    dest = tmp_path / "bin"
+    stats = preprocess(_config(tiny_corpus, dest, joined_dictionary=True))
+    assert stats["splits"]["train"]["de"]["sentences"] == 300
+    processors = load_text_processors(dest)
+    for split in ("train", "valid", "test"):
+        for lang in ("de", "en"):
+            d = Dictionary.load(dest / f"dict.{lang}.txt")
+            ds = MMapIndexedDataset(dest / f"{split}.de-en.{lang}")
+            raw = (tiny_corpus / f"{split}.{lang}").read_text(encoding="utf-8").splitlines()
+            assert len(ds) == len(raw)
+            for i, line in enumerate(raw):
+                assert ds[i][-1] == d.eos_index
+                assert d.string(ds[i]) == processors[lang].encode(line)
+    assert Dictionary.load(dest / "dict.de.txt") == Dictionary.load(dest / "dict.en.txt")
+    assert len(Dictionary.load(dest / "dict.de.txt")) % 8 == 0
+
+
+def test_output_identical_for_any_number_of_workers(tiny_corpus, tmp_path):
+    preprocess(_config(tiny_corpus, tmp_path / "w1", workers=1))
+    preprocess(_config(tiny_corpus, tmp_path / "w2", workers=2))
+    preprocess(_config(tiny_corpus, tmp_path / "w3", workers=3))
+    names = sorted(p.name for p in (tmp_path / "w1").iterdir())
+    assert "bpecodes" in names and "test.de-en.en.idx" in names
+    for other in ("w2", "w3"):
+        assert sorted(p.name for p in (tmp_path / other).iterdir()) == names
+        for name in names:
+            assert (tmp_path / "w1" / name).read_bytes() == (tmp_path / other / name).read_bytes(), name
+
+
+def test_gzip_input_gives_the_same_data(tiny_corpus, tmp_path):
+    gz = tmp_path / "gz"
+    gz.mkdir()
+    for path in tiny_corpus.iterdir():
+        with gzip.open(gz / (path.name + ".gz"), "wb") as handle:
+            handle.write(path.read_bytes())
+    preprocess(_config(tiny_corpus, tmp_path / "plain"))
+    preprocess(_config(gz, tmp_path / "zipped"))
+    for name in ("train.de-en.de.bin", "test.de-en.en.idx", "dict.en.txt", "bpecodes"):
+        assert (tmp_path / "plain" / name).read_bytes() == (tmp_path / "zipped" / name).read_bytes()
+
+
+def test_thresholds_separate_bpe_and_sizes(tiny_corpus, tmp_path):
+    dest = tmp_path / "t"
+    stats = preprocess(_config(tiny_corpus, dest, bpe_separate=True, thresholdsrc=1000, nwordstgt=20))
+    assert (dest / "bpecodes.de").is_file() and (dest / "bpecodes.en").is_file()
+    src = Dictionary.load(dest / "dict.de.txt")
+    assert len(src) == 8 and all(s.startswith("madeupword") for s in src.symbols[4:])
+    assert stats["splits"]["train"]["de"]["unk_rate"] == 1.0
+    assert len(Dictionary.load(dest / "dict.en.txt")) == 24  # 20 padded to a multiple of 8
+
+
+def test_monolingual_reuse_of_dictionary_and_codes(tiny_corpus, tmp_path):
+    preprocess(_config(tiny_corpus, tmp_path / "full"))
+    stats = preprocess(_config(tiny_corpus, tmp_path / "mono", target_lang=None, trainpref=None,
+                               bpe_codes=str(tmp_path / "full" / "bpecodes"),
+                               srcdict=str(tmp_path / "full" / "dict.de.txt")))
+    assert (tmp_path / "mono" / "valid.de-None.de.bin").is_file()
+    assert stats["languages"] == ["de"]
+    assert (tmp_path / "mono" / "dict.de.txt").read_bytes() == (tmp_path / "full" / "dict.de.txt").read_bytes()
+    assert ((tmp_path / "mono" / "valid.de-None.de.bin").read_bytes()
+            == (tmp_path / "full" / "valid.de-en.de.bin").read_bytes())
+
+
+def test_no_tokenizer_no_bpe(tiny_corpus, tmp_path):
+    stats = preprocess(_config(tiny_corpus, tmp_path / "n", tokenize="none", bpe="none"))
+    assert not (tmp_path / "n" / "bpecodes").exists()
+    words = sum(len(line.split()) for line in (tiny_corpus / "test.en").read_text().splitlines())
+    assert stats["splits"]["test"]["en"]["tokens"] == words
+
+
+def test_rerun_is_a_no_op_and_changes_are_refused(tiny_corpus, tmp_path):
+    from toolkit.errors import UserError
+
+    config = _config(tiny_corpus, tmp_path / "d")
+    assert preprocess(config)["already_done"] is False
+    before = (tmp_path / "d" / "preprocess.json").stat().st_mtime_ns
+    assert preprocess(_config(tiny_corpus, tmp_path / "d", workers=2))["already_done"] is True
+    assert (tmp_path / "d" / "preprocess.json").stat().st_mtime_ns == before
+    with pytest.raises(UserError, match="config.bpe_merges"):
+        preprocess(_config(tiny_corpus, tmp_path / "d", bpe_merges=61))
+    stats = preprocess(_config(tiny_corpus, tmp_path / "d", bpe_merges=61, overwrite=True))
+    assert json.loads((tmp_path / "d" / "preprocess.json").read_text())["config"]["bpe_merges"] == 61
+    assert stats["already_done"] is False
+    shutil.rmtree(tmp_path / "d")

@@ -1,0 +1,314 @@
+"""`nmt preprocess`: raw parallel text -> tokenized -> BPE -> dictionaries -> binarized splits.
+
+Everything the user can get wrong is checked first (files, line counts, encodings, values,
+the destination); then the slow work runs, and the destination appears only at the end,
+renamed from a temporary directory, so it is either complete or absent.
+
+Layout of the destination (fairseq naming):
+    dict.SRC.txt, dict.TGT.txt     "symbol count" lines (<s> <pad> </s> <unk> implicit)
+    bpecodes (or bpecodes.LANG)    subword-nmt codes
+    SPLIT.SRC-TGT.LANG.bin/.idx    memory-mapped ids (monolingual: SPLIT.SRC-None.SRC)
+    preprocess.json                configuration, inputs, statistics, text processors
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from toolkit.data.bpe import learn_codes
+from toolkit.data.dictionary import Dictionary, build_dictionary
+from toolkit.data.indexed import IndexedDatasetBuilder, best_dtype
+from toolkit.data.inputs import InputFile, check_destination, read_inputs, read_text
+from toolkit.data.parallel import Stages, chunked, default_workers, map_chunks, segment_chunk, tokenize_chunk, worker_pool
+from toolkit.data.text_processor import TextProcessorConfig, codes_filename
+from toolkit.data.tokenize import TOKENIZERS, TokenizerConfig
+from toolkit.errors import UserError
+from toolkit.fileio import atomic_directory
+
+FORMAT_VERSION = 1
+BPE_METHODS = ("subword-nmt", "none")
+# Settings that change how the work runs, not what it produces: not recorded.
+RUNTIME_FIELDS = ("destdir", "workers", "overwrite", "quiet")
+
+
+@dataclass
+class PreprocessConfig:
+    source_lang: str = ""
+    target_lang: str | None = None
+    trainpref: str | None = None
+    validpref: list[str] = field(default_factory=list)
+    testpref: list[str] = field(default_factory=list)
+    destdir: str = "data-bin"
+    only_source: bool = False
+    tokenize: str = "moses"
+    normalize_punct: bool = True
+    bpe: str = "subword-nmt"
+    bpe_merges: int = 10000
+    bpe_min_frequency: int = 2
+    bpe_separate: bool = False
+    bpe_codes: str | None = None
+    joined_dictionary: bool = False
+    srcdict: str | None = None
+    tgtdict: str | None = None
+    thresholdsrc: int = 0
+    thresholdtgt: int = 0
+    nwordssrc: int = -1
+    nwordstgt: int = -1
+    padding_factor: int = 8
+    encoding_errors: str = "strict"
+    workers: int = field(default_factory=default_workers)
+    overwrite: bool = False
+    quiet: bool = False
+
+    @property
+    def languages(self) -> list[str]:
+        return [self.source_lang] if self.monolingual else [self.source_lang, self.target_lang]
+
+    @property
+    def monolingual(self) -> bool:
+        return self.only_source or not self.target_lang
+
+    def splits(self) -> list[tuple[str, str]]:
+        """(split name, file prefix): train, valid, valid1.., test, test1.."""
+        out = [("train", self.trainpref)] if self.trainpref else []
+        for name, prefixes in (("valid", self.validpref), ("test", self.testpref)):
+            out += [(name if i == 0 else f"{name}{i}", p) for i, p in enumerate(prefixes)]
+        return out
+
+    def dataset_prefix(self, split: str, lang: str) -> str:
+        tgt = "None" if self.monolingual else self.target_lang
+        return f"{split}.{self.source_lang}-{tgt}.{lang}"
+
+    def recorded(self) -> dict:
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in RUNTIME_FIELDS}
+
+
+def validate(config: PreprocessConfig) -> None:
+    """Reject nonsense values and contradictory flags with one clear line each."""
+    checks = [
+        (re.fullmatch(r"[A-Za-z0-9_-]+", config.source_lang or ""), "--source-lang must be a language code like 'de'"),
+        (config.monolingual or re.fullmatch(r"[A-Za-z0-9_-]+", config.target_lang), "--target-lang must be a code"),
+        (config.monolingual or config.source_lang != config.target_lang, "source and target languages must differ"),
+        (config.splits(), "nothing to do: give at least one of --trainpref, --validpref, --testpref"),
+        (config.workers >= 1, f"--workers must be at least 1 (got {config.workers})"),
+        (config.bpe_merges >= 1, f"--bpe-merges must be at least 1 (got {config.bpe_merges})"),
+        (config.bpe_min_frequency >= 1, f"--bpe-min-frequency must be at least 1 (got {config.bpe_min_frequency})"),
+        (config.thresholdsrc >= 0, f"--thresholdsrc must not be negative (got {config.thresholdsrc})"),
+        (config.thresholdtgt >= 0, f"--thresholdtgt must not be negative (got {config.thresholdtgt})"),
+        (config.nwordssrc == -1 or config.nwordssrc > 0, f"--nwordssrc must be positive or -1 (got {config.nwordssrc})"),
+        (config.nwordstgt == -1 or config.nwordstgt > 0, f"--nwordstgt must be positive or -1 (got {config.nwordstgt})"),
+        (config.padding_factor >= 1, f"--padding-factor must be at least 1 (got {config.padding_factor})"),
+        (config.tokenize in TOKENIZERS, f"--tokenize must be one of {', '.join(TOKENIZERS)}"),
+        (config.bpe in BPE_METHODS, f"--bpe must be one of {', '.join(BPE_METHODS)}"),
+        (config.encoding_errors in ("strict", "replace"), "--encoding-errors must be strict or replace"),
+        (not (config.bpe == "none" and config.bpe_codes), "--bpe-codes contradicts --bpe none"),
+        (not (config.bpe_codes and config.bpe_separate), "--bpe-codes gives one codes file; drop --bpe-separate"),
+        (not (config.joined_dictionary and config.tgtdict), "--joined-dictionary uses --srcdict only; drop --tgtdict"),
+        (not (config.joined_dictionary and config.monolingual), "--joined-dictionary needs a target language"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise UserError(message)
+    if not config.trainpref:
+        if config.bpe != "none" and not config.bpe_codes:
+            raise UserError("learning BPE needs --trainpref (or pass --bpe-codes, or --bpe none)")
+        needed = [("--srcdict", config.srcdict)]
+        if not config.monolingual and not config.joined_dictionary:
+            needed.append(("--tgtdict", config.tgtdict))
+        for flag, value in needed:
+            if not value:
+                raise UserError(f"without --trainpref the dictionaries must be given: pass {flag}")
+
+
+def _load_dictionaries(config: PreprocessConfig) -> dict[str, Dictionary]:
+    given = {}
+    src, langs = config.source_lang, config.languages
+    if config.srcdict:
+        given[src] = Dictionary.load(config.srcdict)
+        if config.joined_dictionary:
+            given[config.target_lang] = given[src]
+    if config.tgtdict and not config.monolingual:
+        given[langs[1]] = Dictionary.load(config.tgtdict)
+    return given
+
+
+def preprocess(config: PreprocessConfig) -> dict:
+    """Run the pipeline; returns the statistics written to preprocess.json (plus timings)."""
+    validate(config)
+    inputs = read_inputs(config)  # every file resolved, hashed, line-counted, decoded
+    bpe_codes_text = read_text(config.bpe_codes, "BPE codes") if config.bpe_codes else None
+    given_dicts = _load_dictionaries(config)
+    extras = {"bpe_codes": bpe_codes_text, "srcdict": given_dicts.get(config.source_lang), "tgtdict": None}
+    if config.tgtdict:
+        extras["tgtdict"] = given_dicts[config.target_lang]
+    fingerprint = {"format_version": FORMAT_VERSION, "config": config.recorded(), "inputs": _describe(inputs, extras)}
+    done = check_destination(Path(config.destdir), fingerprint, config.overwrite)
+    if done is not None:
+        return {**done, "already_done": True}
+    with Stages(config.quiet) as stages, worker_pool(config.workers) as pool:
+        tokenized = _tokenize(config, inputs, pool, stages)
+        codes = _bpe_codes(config, tokenized, bpe_codes_text, stages)
+        segmented = _segment(config, tokenized, codes, pool, stages)
+        dicts = given_dicts or _build_dictionaries(config, tokenized, segmented, stages)
+        with atomic_directory(config.destdir, overwrite=True) as tmp:
+            splits = _binarize(config, tokenized, segmented, dicts, tmp, stages)
+            meta = _write_metadata(config, fingerprint, codes, dicts, splits, tmp)
+    return {**meta, "timings": stages.timings, "already_done": False}
+
+
+def _describe(inputs: dict[tuple[str, str], InputFile], extras: dict) -> dict:
+    """What the output depends on besides the config: input files and given codes/dictionaries."""
+    out = {f"{split}.{lang}": f.describe() for (split, lang), f in inputs.items()}
+    for name, value in extras.items():
+        if isinstance(value, Dictionary):
+            value = value.to_text()
+        if value is not None:
+            out[name] = {"sha256": hashlib.sha256(value.encode("utf-8")).hexdigest()}
+    return out
+
+
+def _tokenize(config: PreprocessConfig, inputs, pool, stages: Stages) -> dict[tuple[str, str], list[str]]:
+    """Tokenize every split of every language; each distinct line is tokenized once."""
+    distinct = {lang: list(dict.fromkeys(line for (_, l), f in inputs.items() if l == lang for line in f.lines))
+                for lang in config.languages}
+    with stages.stage("tokenize", total=sum(len(v) for v in distinct.values())) as advance:
+        table = {}
+        for lang, lines in distinct.items():
+            tok = TokenizerConfig(lang, config.tokenize, config.normalize_punct)
+            tasks = [(tok, chunk) for chunk in chunked(lines, config.workers)]
+            results = map_chunks(pool, tokenize_chunk, tasks, advance)
+            table[lang] = dict(zip(lines, (t for chunk in results for t in chunk)))
+    return {key: [table[key[1]][line] for line in f.lines] for key, f in inputs.items()}
+
+
+def _train_word_counts(config: PreprocessConfig, tokenized, langs: list[str]) -> Counter:
+    counts: Counter = Counter()
+    for lang in langs:
+        for line in tokenized.get(("train", lang), ()):
+            counts.update(line.split())
+    return counts
+
+
+def _bpe_codes(config: PreprocessConfig, tokenized, given: str | None, stages: Stages) -> dict[str, str | None]:
+    """Codes text per language: none, given, learned jointly, or learned per language."""
+    langs = config.languages
+    if config.bpe == "none":
+        return {lang: None for lang in langs}
+    if given is not None:
+        return {lang: given for lang in langs}
+    groups = [[lang] for lang in langs] if config.bpe_separate else [langs]
+    codes = {}
+    with stages.stage("learn BPE", total=config.bpe_merges * len(groups)) as advance:
+        for group in groups:
+            counts = _train_word_counts(config, tokenized, group)
+            text = learn_codes(counts, config.bpe_merges, config.bpe_min_frequency, advance)
+            codes.update({lang: text for lang in group})
+    return codes
+
+
+def _segment(config: PreprocessConfig, tokenized, codes, pool, stages: Stages) -> dict[str, dict[str, tuple]]:
+    """word -> subword pieces, for each distinct word of each language (BPE applied once)."""
+    words = {lang: list(dict.fromkeys(w for (_, l), lines in tokenized.items() if l == lang
+                                      for line in lines for w in line.split()))
+             for lang in config.languages}
+    with stages.stage("apply BPE", total=sum(len(v) for v in words.values())) as advance:
+        out = {}
+        for lang, vocab in words.items():
+            if codes[lang] is None:
+                out[lang] = {w: (w,) for w in vocab}
+                continue
+            tasks = [(codes[lang], chunk) for chunk in chunked(vocab, config.workers, min_chunk=2000)]
+            results = map_chunks(pool, segment_chunk, tasks, advance)
+            out[lang] = dict(zip(vocab, (p for chunk in results for p in chunk)))
+    return out
+
+
+def _build_dictionaries(config: PreprocessConfig, tokenized, segmented, stages: Stages) -> dict[str, Dictionary]:
+    """fairseq-style dictionaries from the BPE'd training split."""
+    with stages.stage("dictionaries"):
+        counts = {}
+        for lang in config.languages:
+            pieces: Counter = Counter()
+            for word, n in _train_word_counts(config, tokenized, [lang]).items():
+                for piece in segmented[lang][word]:
+                    pieces[piece] += n
+            counts[lang] = pieces
+        src = config.source_lang
+        if config.joined_dictionary:
+            joined = build_dictionary(sum(counts.values(), Counter()), config.thresholdsrc,
+                                      config.nwordssrc, config.padding_factor)
+            return {lang: joined for lang in config.languages}
+        dicts = {src: build_dictionary(counts[src], config.thresholdsrc, config.nwordssrc, config.padding_factor)}
+        if not config.monolingual:
+            tgt = config.target_lang
+            dicts[tgt] = build_dictionary(counts[tgt], config.thresholdtgt, config.nwordstgt, config.padding_factor)
+        return dicts
+
+
+def _binarize(config: PreprocessConfig, tokenized, segmented, dicts, destdir: Path, stages: Stages) -> dict:
+    """Write every split as .bin/.idx; returns statistics per split and language."""
+    stats: dict[str, dict] = {}
+    with stages.stage("binarize", total=sum(len(v) for v in tokenized.values())) as advance:
+        ids_of = {lang: {w: [dicts[lang].index(p) for p in pieces] for w, pieces in segmented[lang].items()}
+                  for lang in config.languages}
+        for (split, lang), lines in tokenized.items():
+            d, table = dicts[lang], ids_of[lang]
+            flat: list[int] = []
+            sizes = np.empty(len(lines), dtype=np.int64)
+            for i, line in enumerate(lines):
+                start = len(flat)
+                for word in line.split():
+                    flat.extend(table[word])
+                flat.append(d.eos_index)
+                sizes[i] = len(flat) - start
+            flat_ids = np.asarray(flat, dtype=np.int64)
+            builder = IndexedDatasetBuilder(destdir / config.dataset_prefix(split, lang), best_dtype(len(d)))
+            builder.add_many(flat_ids, sizes)
+            builder.finalize()
+            stats.setdefault(split, {})[lang] = _split_stats(flat_ids, sizes, d)
+            advance(len(lines))
+    return stats
+
+
+def _split_stats(flat_ids: np.ndarray, sizes: np.ndarray, d: Dictionary) -> dict:
+    """Counts exclude the </s> that ends every sentence."""
+    lengths = sizes - 1
+    tokens = int(lengths.sum())
+    unk = int(np.count_nonzero(flat_ids == d.unk_index))
+    pct = {f"p{q}": int(np.percentile(lengths, q, method="higher")) for q in (50, 90, 99)}
+    return {"sentences": int(len(sizes)), "tokens": tokens, "unk_tokens": unk,
+            "unk_rate": round(unk / tokens, 6) if tokens else 0.0, "length": {**pct, "max": int(lengths.max())}}
+
+
+def _write_metadata(config: PreprocessConfig, fingerprint: dict, codes, dicts, splits, destdir: Path) -> dict:
+    """Write dictionaries, codes and preprocess.json; returns the recorded metadata."""
+    codes_files = {}
+    for lang in config.languages:
+        if codes[lang] is not None:
+            codes_files[lang] = codes_filename(lang, config.bpe_separate)
+            (destdir / codes_files[lang]).write_text(codes[lang], encoding="utf-8")
+        dicts[lang].save(destdir / f"dict.{lang}.txt")
+    processors = {}
+    for lang in config.languages:
+        state = dataclasses.asdict(TextProcessorConfig(lang, config.tokenize, config.normalize_punct))
+        state.pop("bpe_codes")
+        processors[lang] = {**state, "bpe_codes_file": codes_files.get(lang)}
+    meta = {
+        "languages": config.languages,
+        "dictionaries": {lang: {"file": f"dict.{lang}.txt", "size": len(d), "dtype": np.dtype(best_dtype(len(d))).name}
+                         for lang, d in dicts.items()},
+        "bpe_codes_files": codes_files,
+        "text_processors": processors,
+        "splits": splits,
+    }
+    meta = {**fingerprint, **meta}
+    (destdir / "preprocess.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return meta
