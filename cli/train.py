@@ -31,7 +31,7 @@ def build_setup(argv: list[str]):
     from toolkit.train.config import TrainConfig
     from toolkit.train.setup import TrainingSetup, import_user_dir
 
-    first = _Parser(add_help=False)
+    first = _Parser(add_help=False, allow_abbrev=False)
     add_dataclass_arguments(first, TrainConfig)
     known, _ = first.parse_known_args(argv)
     import_user_dir(known.user_dir)
@@ -45,6 +45,7 @@ def build_setup(argv: list[str]):
     }
     parser = _Parser(
         prog="nmt train",
+        allow_abbrev=False,
         description=(
             "Train a model on a `nmt preprocess` directory. Rerunning the same command resumes from "
             "checkpoint_last.pt. Architectures: " + ", ".join(archs.names()) + ". Criterions: "

@@ -87,10 +87,18 @@ def projection_loss(
     target: torch.Tensor,
     epsilon: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Sum-reduced (label-smoothed loss, nll) of projecting features (N, D) onto weight (V, D)."""
-    if features.requires_grad or weight.requires_grad:
-        return _FusedProjectionLoss.apply(features, weight, bias, target, epsilon)
-    return _projection_loss_no_grad(features, weight, bias, target, epsilon)
+    """Sum-reduced (label-smoothed loss, nll) of projecting features (N, D) onto weight (V, D).
+
+    Under autocast the projection runs in the autocast dtype (bf16 on AMX), whatever
+    dtype the last layer norm left the features in; the softmax is always fp32.
+    """
+    device_type = features.device.type
+    if torch.is_autocast_enabled(device_type):
+        features = features.to(torch.get_autocast_dtype(device_type))
+    with torch.autocast(device_type, enabled=False):
+        if features.requires_grad or weight.requires_grad:
+            return _FusedProjectionLoss.apply(features, weight, bias, target, epsilon)
+        return _projection_loss_no_grad(features, weight, bias, target, epsilon)
 
 
 @torch.no_grad()
