@@ -10,11 +10,19 @@ from toolkit.errors import UserError
 
 
 def average_checkpoints(
-    inputs: list[Path] = typer.Option(..., "--inputs", help="A checkpoint directory (with --num-*-checkpoints), or checkpoint files."),
-    files: list[Path] = typer.Argument(None, help="More checkpoint files (so `--inputs a.pt b.pt c.pt` works).", show_default=False),
+    inputs: list[Path] = typer.Option(
+        ..., "--inputs", help="A checkpoint directory (with --num-*-checkpoints), or checkpoint files."
+    ),
+    files: list[Path] = typer.Argument(
+        None, help="More checkpoint files (so `--inputs a.pt b.pt c.pt` works).", show_default=False
+    ),
     output: Path = typer.Option(..., "--output", help="Where to write the averaged checkpoint (atomically)."),
-    num_epoch_checkpoints: int = typer.Option(None, "--num-epoch-checkpoints", help="Average the last N checkpointEPOCH.pt."),
-    num_update_checkpoints: int = typer.Option(None, "--num-update-checkpoints", help="Average the last N checkpoint_E_U.pt."),
+    num_epoch_checkpoints: int = typer.Option(
+        None, "--num-epoch-checkpoints", help="Average the last N checkpointEPOCH.pt."
+    ),
+    num_update_checkpoints: int = typer.Option(
+        None, "--num-update-checkpoints", help="Average the last N checkpoint_E_U.pt."
+    ),
 ) -> None:
     """Average checkpoint weights (float64 accumulation) into one inference checkpoint."""
     from toolkit.train.average import average_checkpoints as average
@@ -34,7 +42,9 @@ def average_checkpoints(
     else:
         directories = [str(p) for p in paths if p.is_dir()]
         if directories:
-            raise UserError(f"{directories[0]} is a directory: add --num-epoch-checkpoints N or --num-update-checkpoints N")
+            raise UserError(
+                f"{directories[0]} is a directory: add --num-epoch-checkpoints N or --num-update-checkpoints N"
+            )
     state = average(paths)
     save_checkpoint(state, output)
     typer.echo(f"averaged {len(paths)} checkpoints ({', '.join(p.name for p in paths)}) into {output}")

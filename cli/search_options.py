@@ -21,13 +21,32 @@ TEMPERATURE = typer.Option(1.0, "--temperature", help="Divide log-probabilities 
 
 
 def search_config(
-    beam: int, nbest: int, lenpen: float, unkpen: float, min_len: int, max_len_a: float, max_len_b: int,
-    no_repeat_ngram_size: int, sampling: bool, sampling_topk: int, sampling_topp: float, temperature: float,
+    beam: int,
+    nbest: int,
+    lenpen: float,
+    unkpen: float,
+    min_len: int,
+    max_len_a: float,
+    max_len_b: int,
+    no_repeat_ngram_size: int,
+    sampling: bool,
+    sampling_topk: int,
+    sampling_topp: float,
+    temperature: float,
 ) -> SearchConfig:
     return SearchConfig(
-        beam=beam, nbest=nbest, max_len_a=max_len_a, max_len_b=max_len_b, min_len=min_len, lenpen=lenpen,
-        unkpen=unkpen, no_repeat_ngram_size=no_repeat_ngram_size, sampling=sampling,
-        sampling_topk=sampling_topk, sampling_topp=sampling_topp, temperature=temperature,
+        beam=beam,
+        nbest=nbest,
+        max_len_a=max_len_a,
+        max_len_b=max_len_b,
+        min_len=min_len,
+        lenpen=lenpen,
+        unkpen=unkpen,
+        no_repeat_ngram_size=no_repeat_ngram_size,
+        sampling=sampling,
+        sampling_topk=sampling_topk,
+        sampling_topp=sampling_topp,
+        temperature=temperature,
     ).validate()
 
 

@@ -19,11 +19,15 @@ def require_matplotlib():
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise UserError("--plot-attention needs matplotlib: pip install matplotlib (or pip install 'nmt[plot]')") from None
+        raise UserError(
+            "--plot-attention needs matplotlib: pip install matplotlib (or pip install 'nmt[plot]')"
+        ) from None
     return plt
 
 
-def plot_attention(attention: torch.Tensor, src_tokens: Sequence[str], tgt_tokens: Sequence[str], path: str | Path, title: str = "") -> None:
+def plot_attention(
+    attention: torch.Tensor, src_tokens: Sequence[str], tgt_tokens: Sequence[str], path: str | Path, title: str = ""
+) -> None:
     """Write a heatmap of attention (T, S): rows are target tokens, columns source tokens."""
     plt = require_matplotlib()
     weights = attention.float().cpu().numpy()

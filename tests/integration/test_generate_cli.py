@@ -29,7 +29,16 @@ WORDS = [f"w{i}" for i in range(10)] + ["ab@@", "cd@@"]
 
 def nmt(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
-    return subprocess.run([sys.executable, "-m", "cli", *args], input=stdin, capture_output=True, text=True, cwd=ROOT, env=env, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=120,
+        check=False,
+    )
 
 
 def write_split(destdir: Path, split: str, dictionary: Dictionary, pairs: list[tuple[list[str], list[str]]]) -> None:
@@ -68,14 +77,19 @@ def setup(tmp_path_factory):
     model_config = model_config_to_dict("transformer_tiny", config)
     model = build_model(model_config, len(dictionary), len(dictionary), dictionary.pad_index, dictionary.eos_index)
     state = {
-        "config": {"model": model_config, "task": {"name": "translation", "params": {"source_lang": "de", "target_lang": "en"}}},
+        "config": {
+            "model": model_config,
+            "task": {"name": "translation", "params": {"source_lang": "de", "target_lang": "en"}},
+        },
         "dictionaries": {"src": dictionary.to_state(), "tgt": dictionary.to_state()},
         "text_processors": None,
         "model": model.state_dict(),
     }
     save_checkpoint(state, root / "checkpoint1.pt")
     # A second checkpoint with perturbed weights, for ensembles and averaging.
-    state["model"] = {k: v + 0.01 * torch.randn_like(v) if v.is_floating_point() else v for k, v in model.state_dict().items()}
+    state["model"] = {
+        k: v + 0.01 * torch.randn_like(v) if v.is_floating_point() else v for k, v in model.state_dict().items()
+    }
     save_checkpoint(state, root / "checkpoint2.pt")
     return root, data
 
@@ -93,15 +107,32 @@ def parse(stdout: str) -> dict[str, dict[int, list[str]]]:
 def test_generate_score_and_results_file(setup, tmp_path):
     root, data = setup
     ckpt = str(root / "checkpoint1.pt")
-    run = nmt("generate", str(data), "--path", ckpt, "--beam", "3", "--nbest", "2", "--max-len-b", "8",
-              "--batch-size", "5", "--print-alignment", "--cpu")
+    run = nmt(
+        "generate",
+        str(data),
+        "--path",
+        ckpt,
+        "--beam",
+        "3",
+        "--nbest",
+        "2",
+        "--max-len-b",
+        "8",
+        "--batch-size",
+        "5",
+        "--print-alignment",
+        "--cpu",
+    )
     assert run.returncode == 0, run.stderr
     out = parse(run.stdout)
     assert sorted(out["S"]) == list(range(12))
     assert [line.split("\t")[0].startswith("S-") for line in run.stdout.splitlines()[:1]] == [True]
     ids_in_order = [int(line.split("\t")[0][2:]) for line in run.stdout.splitlines() if line.startswith("S-")]
     assert ids_in_order == sorted(ids_in_order)
-    assert all(len(out["H"][i]) == 2 and len(out["D"][i]) == 2 and len(out["P"][i]) == 2 and len(out["A"][i]) == 2 for i in range(12))
+    assert all(
+        len(out["H"][i]) == 2 and len(out["D"][i]) == 2 and len(out["P"][i]) == 2 and len(out["A"][i]) == 2
+        for i in range(12)
+    )
     for i in range(12):
         score, text = out["H"][i][0].split("\t")
         positional = [float(x) for x in out["P"][i][0].split()]
@@ -114,7 +145,19 @@ def test_generate_score_and_results_file(setup, tmp_path):
     expected = sacrebleu.corpus_bleu(hyps, [refs]).score
 
     results = tmp_path / "results"
-    run = nmt("generate", str(data), "--path", ckpt, "--beam", "3", "--max-len-b", "8", "--results-path", str(results), "--quiet")
+    run = nmt(
+        "generate",
+        str(data),
+        "--path",
+        ckpt,
+        "--beam",
+        "3",
+        "--max-len-b",
+        "8",
+        "--results-path",
+        str(results),
+        "--quiet",
+    )
     assert run.returncode == 0, run.stderr
     assert "S-" not in run.stdout and "BLEU" in run.stdout
     result_file = results / "generate-test.txt"
@@ -139,7 +182,9 @@ def test_translate_matches_generate_and_ensembles(setup, tmp_path):
     # --input FILE and the interactive alias, with an ensemble of the model with itself.
     source_file = tmp_path / "in.txt"
     source_file.write_text(stdin)
-    run2 = nmt("interactive", "--path", f"{ckpt}:{ckpt}", "--beam", "2", "--max-len-b", "8", "--input", str(source_file))
+    run2 = nmt(
+        "interactive", "--path", f"{ckpt}:{ckpt}", "--beam", "2", "--max-len-b", "8", "--input", str(source_file)
+    )
     assert run2.returncode == 0, run2.stderr
     assert run2.stdout == run.stdout
 
@@ -149,8 +194,22 @@ def test_average_checkpoints_then_generate(setup, tmp_path):
     avg = tmp_path / "avg.pt"
     run = nmt("average-checkpoints", "--inputs", str(root), "--num-epoch-checkpoints", "2", "--output", str(avg))
     assert run.returncode == 0, run.stderr
-    gen = nmt("generate", str(data), "--path", str(avg), "--beam", "2", "--max-len-b", "6", "--quiet",
-              "--score-reference", "--plot-attention", str(tmp_path / "plots"), "--plot-limit", "3")
+    gen = nmt(
+        "generate",
+        str(data),
+        "--path",
+        str(avg),
+        "--beam",
+        "2",
+        "--max-len-b",
+        "6",
+        "--quiet",
+        "--score-reference",
+        "--plot-attention",
+        str(tmp_path / "plots"),
+        "--plot-limit",
+        "3",
+    )
     assert gen.returncode == 0, gen.stderr
     assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == [f"attention-{i}.png" for i in range(3)]
 
@@ -206,7 +265,9 @@ def test_interrupted_generate_leaves_no_results_file(setup, tmp_path, monkeypatc
     original = SequenceGenerator.generate
     monkeypatch.setattr(SequenceGenerator, "generate", interrupt)
     results = tmp_path / "results"
-    config = GenerateConfig(data=str(data), path=str(root / "checkpoint1.pt"), batch_size=3, results_path=str(results), cpu=True)
+    config = GenerateConfig(
+        data=str(data), path=str(root / "checkpoint1.pt"), batch_size=3, results_path=str(results), cpu=True
+    )
     with pytest.raises(KeyboardInterrupt):
         generate_subset(config)
     assert not results.exists() or not any(results.iterdir())

@@ -18,8 +18,16 @@ EN = ["Hello", "world", "the", "dog", "runs", "fast", "the", "cat", "sleeps", "t
 
 def nmt(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
-    run = subprocess.run([sys.executable, "-m", "cli", *args], input=stdin, capture_output=True, text=True,
-                         cwd=ROOT, env=env, timeout=180, check=False)
+    run = subprocess.run(
+        [sys.executable, "-m", "cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=180,
+        check=False,
+    )
     assert run.returncode == 0, f"nmt {' '.join(args)} failed:\n{run.stderr[-2000:]}"
     return run
 
@@ -47,12 +55,53 @@ def test_pipeline(tmp_path):
         write(raw / f"{split}.de", src)
         write(raw / f"{split}.en", tgt)
     data, ckpts = tmp_path / "data", tmp_path / "ckpts"
-    nmt("preprocess", "-s", "de", "-t", "en", "--trainpref", str(raw / "train"), "--validpref", str(raw / "valid"),
-        "--testpref", str(raw / "test"), "--destdir", str(data), "--bpe-merges", "40", "--joined-dictionary",
-        "--workers", "1", "--quiet")
-    nmt("train", str(data), "--arch", "transformer_tiny", "--encoder-layers", "1", "--decoder-layers", "1",
-        "--max-update", "5", "--max-tokens", "1500", "--save-dir", str(ckpts), "--device", "cpu", "--threads", "1",
-        "--log-format", "simple", "--lr", "0.001", "--warmup-updates", "2")
+    nmt(
+        "preprocess",
+        "-s",
+        "de",
+        "-t",
+        "en",
+        "--trainpref",
+        str(raw / "train"),
+        "--validpref",
+        str(raw / "valid"),
+        "--testpref",
+        str(raw / "test"),
+        "--destdir",
+        str(data),
+        "--bpe-merges",
+        "40",
+        "--joined-dictionary",
+        "--workers",
+        "1",
+        "--quiet",
+    )
+    nmt(
+        "train",
+        str(data),
+        "--arch",
+        "transformer_tiny",
+        "--encoder-layers",
+        "1",
+        "--decoder-layers",
+        "1",
+        "--max-update",
+        "5",
+        "--max-tokens",
+        "1500",
+        "--save-dir",
+        str(ckpts),
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+        "--log-format",
+        "simple",
+        "--lr",
+        "0.001",
+        "--warmup-updates",
+        "2",
+    )
     epochs = sorted(ckpts.glob("checkpoint[0-9]*.pt"))
     assert len(epochs) >= 2, sorted(p.name for p in ckpts.iterdir())
     last = str(ckpts / "checkpoint_last.pt")
@@ -61,7 +110,10 @@ def test_pipeline(tmp_path):
     gen = nmt("generate", str(data), "--path", last, "--beam", "2", "--max-len-b", "12", "--results-path", str(results))
     assert "BLEU|nrefs:1" in gen.stdout
     output = (results / "generate-test.txt").read_text(encoding="utf-8")
-    d_lines = {int(k[2:]): v.split("\t", 1)[1] for k, v in (line.split("\t", 1) for line in output.splitlines() if line.startswith("D-"))}
+    d_lines = {
+        int(k[2:]): v.split("\t", 1)[1]
+        for k, v in (line.split("\t", 1) for line in output.splitlines() if line.startswith("D-"))
+    }
     t_lines = {int(k[2:]): v for k, v in (line.split("\t", 1) for line in output.splitlines() if line.startswith("T-"))}
     assert sorted(d_lines) == list(range(12))
     # References are detokenized with the data's own Moses settings: the raw test text comes back.
@@ -70,11 +122,15 @@ def test_pipeline(tmp_path):
     score = json.loads(nmt("score", "--sys", str(results / "generate-test.txt"), "--json").stdout)
     import sacrebleu
 
-    assert score["scores"][0]["score"] == pytest.approx(sacrebleu.corpus_bleu([d_lines[i] for i in range(12)], [[t_lines[i] for i in range(12)]]).score)
+    assert score["scores"][0]["score"] == pytest.approx(
+        sacrebleu.corpus_bleu([d_lines[i] for i in range(12)], [[t_lines[i] for i in range(12)]]).score
+    )
 
     # translate applies the checkpoint's preprocessing to raw text: same output as generate.
     raw_test = (raw / "test.de").read_text(encoding="utf-8")
-    translated = nmt("translate", "--path", last, "--beam", "2", "--max-len-b", "12", stdin=raw_test).stdout.splitlines()
+    translated = nmt(
+        "translate", "--path", last, "--beam", "2", "--max-len-b", "12", stdin=raw_test
+    ).stdout.splitlines()
     assert translated == [d_lines[i] for i in range(12)]
 
     avg = tmp_path / "avg.pt"

@@ -8,7 +8,12 @@ from typer.testing import CliRunner
 
 from cli.main import _register_commands, app
 from toolkit.errors import UserError
-from toolkit.train.average import average_checkpoints, average_model_states, last_epoch_checkpoints, last_update_checkpoints
+from toolkit.train.average import (
+    average_checkpoints,
+    average_model_states,
+    last_epoch_checkpoints,
+    last_update_checkpoints,
+)
 from toolkit.train.checkpoint import load_checkpoint, save_checkpoint
 
 _register_commands()
@@ -39,9 +44,11 @@ def write(tmp_path, name, state):
 
 def test_average_of_three(tmp_path):
     states = [make_state(s) for s in (1, 2, 3)]
-    paths = [write(tmp_path, f"checkpoint{s}.pt", st) for s, st in zip((1, 2, 3), states)]
+    paths = [write(tmp_path, f"checkpoint{s}.pt", st) for s, st in zip((1, 2, 3), states, strict=True)]
     avg = average_checkpoints(paths)
-    expected = (states[0]["model"]["w"].double() + states[1]["model"]["w"].double() + states[2]["model"]["w"].double()) / 3
+    expected = (
+        states[0]["model"]["w"].double() + states[1]["model"]["w"].double() + states[2]["model"]["w"].double()
+    ) / 3
     torch.testing.assert_close(avg["model"]["w"], expected.float())
     assert avg["model"]["half"].dtype == torch.bfloat16
     assert avg["model"]["steps"].tolist() == [3]  # integer buffers from the last
@@ -66,7 +73,11 @@ def test_selection_by_epoch_and_update(tmp_path):
     for epoch, update in ((1, 100), (2, 50), (3, 1000), (3, 999)):
         write(tmp_path, f"checkpoint_{epoch}_{update}.pt", make_state(update))
     write(tmp_path, "checkpoint_best.pt", make_state(0))
-    assert [p.name for p in last_epoch_checkpoints(tmp_path, 3)] == ["checkpoint2.pt", "checkpoint9.pt", "checkpoint10.pt"]
+    assert [p.name for p in last_epoch_checkpoints(tmp_path, 3)] == [
+        "checkpoint2.pt",
+        "checkpoint9.pt",
+        "checkpoint10.pt",
+    ]
     assert [p.name for p in last_update_checkpoints(tmp_path, 2)] == ["checkpoint_3_999.pt", "checkpoint_3_1000.pt"]
     with pytest.raises(UserError, match="asked to average 5"):
         last_epoch_checkpoints(tmp_path, 5)
@@ -86,7 +97,9 @@ def test_cli(tmp_path):
     for epoch in (1, 2, 3):
         write(tmp_path, f"checkpoint{epoch}.pt", make_state(epoch))
     out = tmp_path / "avg.pt"
-    result = runner.invoke(app, ["average-checkpoints", "--inputs", str(tmp_path), "--num-epoch-checkpoints", "2", "--output", str(out)])
+    result = runner.invoke(
+        app, ["average-checkpoints", "--inputs", str(tmp_path), "--num-epoch-checkpoints", "2", "--output", str(out)]
+    )
     assert result.exit_code == 0, result.output
     avg = load_checkpoint(out)
     assert avg["averaged_from"][-1].endswith("checkpoint3.pt") and len(avg["averaged_from"]) == 2
@@ -100,7 +113,10 @@ def test_cli_bad_input_writes_nothing(tmp_path):
     (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
     write(tmp_path, "good.pt", make_state(1))
     out = tmp_path / "avg.pt"
-    result = runner.invoke(app, ["average-checkpoints", "--inputs", str(tmp_path / "good.pt"), str(tmp_path / "bad.pt"), "--output", str(out)])
+    result = runner.invoke(
+        app,
+        ["average-checkpoints", "--inputs", str(tmp_path / "good.pt"), str(tmp_path / "bad.pt"), "--output", str(out)],
+    )
     assert result.exit_code != 0 and isinstance(result.exception, UserError)
     assert "bad.pt" in str(result.exception)
     assert not out.exists() and not list(tmp_path.glob(".avg.pt*"))

@@ -64,7 +64,13 @@ def test_moses_protocol_is_tokenized_lowercased_bleu():
 def test_generate_output_is_read_in_id_order(tmp_path):
     lines = []
     for i in (2, 0, 1):
-        lines += [f"S-{i}\tsrc {i}", f"T-{i}\t{REFS[i]}", f"H-{i}\t-0.5\thyp {i}", f"D-{i}\t-0.5\t{HYPS[i]}", f"P-{i}\t-0.1 -0.2"]
+        lines += [
+            f"S-{i}\tsrc {i}",
+            f"T-{i}\t{REFS[i]}",
+            f"H-{i}\t-0.5\thyp {i}",
+            f"D-{i}\t-0.5\t{HYPS[i]}",
+            f"P-{i}\t-0.1 -0.2",
+        ]
     lines.append("Generate test with beam=5: BLEU = 12.3")
     path = write(tmp_path / "generate-test.txt", lines)
     hyps, refs = read_system(path)
@@ -83,14 +89,31 @@ def test_paired_bootstrap(tmp_path):
     assert result == paired_bootstrap("bleu", metric, HYPS, BASE, REFS, samples=200, seed=3)
     same = paired_bootstrap("bleu", metric, HYPS, HYPS, REFS, samples=200, seed=3)
     assert same.difference == 0 and same.p_value == 1.0
-    code, out = run("score", "--sys", str(write(tmp_path / "h", HYPS)), "--ref", str(write(tmp_path / "r", REFS)),
-                    "--paired-bs", str(write(tmp_path / "b", BASE)), "--bootstrap-samples", "50")
+    code, out = run(
+        "score",
+        "--sys",
+        str(write(tmp_path / "h", HYPS)),
+        "--ref",
+        str(write(tmp_path / "r", REFS)),
+        "--paired-bs",
+        str(write(tmp_path / "b", BASE)),
+        "--bootstrap-samples",
+        "50",
+    )
     assert code == 0, out
     assert "p = " in out and "significant" in out
 
 
 def test_sentence_level(tmp_path):
-    code, out = run("score", "--sys", str(write(tmp_path / "h", HYPS)), "--ref", str(write(tmp_path / "r", REFS)), "--sentence-level", "--json")
+    code, out = run(
+        "score",
+        "--sys",
+        str(write(tmp_path / "h", HYPS)),
+        "--ref",
+        str(write(tmp_path / "r", REFS)),
+        "--sentence-level",
+        "--json",
+    )
     assert code == 0, out
     per = json.loads(out)["sentences_scores"]
     assert len(per) == len(HYPS)

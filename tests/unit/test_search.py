@@ -80,7 +80,9 @@ def test_length_penalty_arithmetic():
 def test_positional_scores_sum_to_the_unnormalized_score(lenpen):
     model = ToyModel(seed=2)
     src, lengths = make_batch([4, 6])
-    for hyps in SequenceGenerator(model, SearchConfig(beam=3, nbest=3, lenpen=lenpen, max_len_b=8)).generate(src, lengths):
+    for hyps in SequenceGenerator(model, SearchConfig(beam=3, nbest=3, lenpen=lenpen, max_len_b=8)).generate(
+        src, lengths
+    ):
         for h in hyps:
             assert h.score * len(h.tokens) ** lenpen == pytest.approx(float(h.positional_scores.sum()), abs=1e-4)
 
@@ -116,7 +118,7 @@ def test_ensemble_of_a_model_with_itself_equals_the_model():
     config = SearchConfig(beam=3, nbest=2, max_len_b=10)
     alone = SequenceGenerator(model, config).generate(src, lengths)
     twice = SequenceGenerator(Ensemble([model, model]), config).generate(src, lengths)
-    for a, b in zip(alone, twice):
+    for a, b in zip(alone, twice, strict=True):
         assert [h.tokens.tolist() for h in a] == [h.tokens.tolist() for h in b]
         assert [h.score for h in a] == pytest.approx([h.score for h in b], abs=1e-5)
 
@@ -166,6 +168,6 @@ def test_bf16_autocast_runs_and_agrees_on_a_peaky_model():
     config = SearchConfig(beam=2, max_len_b=6)
     fp32 = SequenceGenerator(model, config).generate(src, lengths)
     bf16 = SequenceGenerator(model, config, bf16=True).generate(src, lengths)
-    for a, b in zip(fp32, bf16):
+    for a, b in zip(fp32, bf16, strict=True):
         assert all(torch.isfinite(h.positional_scores).all() for h in b)
         assert len(b) == len(a)

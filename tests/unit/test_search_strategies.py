@@ -57,7 +57,9 @@ def test_sampling_from_the_top_one_is_greedy():
     model = ToyModel(vocab=9, seed=3, sharpness=1.0)
     src, lengths = make_batch([5, 3, 7], vocab=9)
     greedy = SequenceGenerator(model, SearchConfig(beam=1, max_len_b=10)).generate(src, lengths)
-    sampled = SequenceGenerator(model, SearchConfig(beam=1, sampling=True, sampling_topk=1, max_len_b=10)).generate(src, lengths)
+    sampled = SequenceGenerator(model, SearchConfig(beam=1, sampling=True, sampling_topk=1, max_len_b=10)).generate(
+        src, lengths
+    )
     assert [h[0].tokens.tolist() for h in greedy] == [h[0].tokens.tolist() for h in sampled]
 
 
@@ -68,7 +70,10 @@ def test_sampling_is_reproducible_and_well_formed():
 
     def run(seed):
         rng = torch.Generator().manual_seed(seed)
-        return [[h.tokens.tolist() for h in hyps] for hyps in SequenceGenerator(model, config, rng=rng).generate(src, lengths)]
+        return [
+            [h.tokens.tolist() for h in hyps]
+            for hyps in SequenceGenerator(model, config, rng=rng).generate(src, lengths)
+        ]
 
     first = run(1)
     assert first == run(1)

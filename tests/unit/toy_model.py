@@ -14,7 +14,9 @@ from toolkit.models.base import EncoderDecoderModel
 
 
 class ToyModel(EncoderDecoderModel):
-    def __init__(self, vocab: int = 6, dim: int = 8, seed: int = 0, sharpness: float = 3.0, max_target: int = 1024) -> None:
+    def __init__(
+        self, vocab: int = 6, dim: int = 8, seed: int = 0, sharpness: float = 3.0, max_target: int = 1024
+    ) -> None:
         super().__init__()
         gen = torch.Generator().manual_seed(seed)
         self.pad_index, self.eos_index = 1, 2

@@ -4,6 +4,12 @@ from toolkit.scoring.bleu import MetricScore, ScoreConfig, corpus_bleu, corpus_s
 from toolkit.scoring.significance import PairedBootstrapResult, paired_bootstrap
 
 __all__ = [
-    "MetricScore", "PairedBootstrapResult", "ScoreConfig", "corpus_bleu", "corpus_scores",
-    "paired_bootstrap", "read_system", "sentence_scores",
+    "MetricScore",
+    "PairedBootstrapResult",
+    "ScoreConfig",
+    "corpus_bleu",
+    "corpus_scores",
+    "paired_bootstrap",
+    "read_system",
+    "sentence_scores",
 ]

@@ -100,7 +100,9 @@ def build_metrics(config: ScoreConfig, sentence_level: bool = False) -> dict[str
     moses = config.tokenize == "moses"
     lowercase = config.lowercase or moses
     make = {
-        "bleu": lambda: BLEU(lowercase=lowercase, tokenize="none" if moses else config.tokenize, effective_order=sentence_level),
+        "bleu": lambda: BLEU(
+            lowercase=lowercase, tokenize="none" if moses else config.tokenize, effective_order=sentence_level
+        ),
         "chrf": lambda: CHRF(lowercase=lowercase),
         "ter": lambda: TER(case_sensitive=not lowercase),
     }
@@ -134,7 +136,10 @@ def sentence_scores(hyps: Sequence[str], refs: Sequence[str], config: ScoreConfi
     """Per line, each metric's sentence-level score."""
     hyps, refs = prepare(hyps, refs, config)
     metrics = build_metrics(config, sentence_level=True)
-    return [{name: float(m.sentence_score(h, [r]).score) for name, m in metrics.items()} for h, r in zip(hyps, refs)]
+    return [
+        {name: float(m.sentence_score(h, [r]).score) for name, m in metrics.items()}
+        for h, r in zip(hyps, refs, strict=True)
+    ]
 
 
 def corpus_bleu(hyps: Sequence[str], refs: Sequence[str]) -> MetricScore:

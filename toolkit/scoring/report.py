@@ -5,7 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from toolkit.errors import UserError
-from toolkit.scoring.bleu import ScoreConfig, build_metrics, corpus_scores, prepare, read_lines, read_system, sentence_scores
+from toolkit.scoring.bleu import (
+    ScoreConfig,
+    build_metrics,
+    corpus_scores,
+    prepare,
+    read_lines,
+    read_system,
+    sentence_scores,
+)
 from toolkit.scoring.significance import paired_bootstrap
 
 

@@ -33,10 +33,16 @@ class PairedBootstrapResult:
 
     def as_dict(self) -> dict:
         return {
-            "metric": self.metric, "system": round(self.system, 4), "baseline": round(self.baseline, 4),
-            "difference": round(self.difference, 4), "system_ci95": [round(x, 4) for x in self.system_ci],
-            "baseline_ci95": [round(x, 4) for x in self.baseline_ci], "p_value": round(self.p_value, 6),
-            "significant": self.significant, "samples": self.samples, "seed": self.seed,
+            "metric": self.metric,
+            "system": round(self.system, 4),
+            "baseline": round(self.baseline, 4),
+            "difference": round(self.difference, 4),
+            "system_ci95": [round(x, 4) for x in self.system_ci],
+            "baseline_ci95": [round(x, 4) for x in self.baseline_ci],
+            "p_value": round(self.p_value, 6),
+            "significant": self.significant,
+            "samples": self.samples,
+            "seed": self.seed,
         }
 
 
@@ -71,5 +77,13 @@ def paired_bootstrap(
         return float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))
 
     return PairedBootstrapResult(
-        name, float(sys_score), float(base_score), float(observed), ci(sys_samples), ci(base_samples), p_value, samples, seed
+        name,
+        float(sys_score),
+        float(base_score),
+        float(observed),
+        ci(sys_samples),
+        ci(base_samples),
+        p_value,
+        samples,
+        seed,
     )

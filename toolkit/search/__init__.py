@@ -8,6 +8,13 @@ from toolkit.search.scorer import score_targets
 from toolkit.search.strategies import BeamSearch, Sampling, greedy_search
 
 __all__ = [
-    "BeamSearch", "Ensemble", "Hypothesis", "Sampling", "SearchConfig",
-    "SequenceGenerator", "build_strategy", "greedy_search", "score_targets",
+    "BeamSearch",
+    "Ensemble",
+    "Hypothesis",
+    "Sampling",
+    "SearchConfig",
+    "SequenceGenerator",
+    "build_strategy",
+    "greedy_search",
+    "score_targets",
 ]

@@ -38,7 +38,7 @@ class Ensemble:
     ) -> tuple[torch.Tensor, torch.Tensor | None, list]:
         states = states or [None] * len(self.models)
         lprobs, attns, new_states = [], [], []
-        for model, enc, state in zip(self.models, encoder_outs, states):
+        for model, enc, state in zip(self.models, encoder_outs, states, strict=True):
             lp, attn, state = model.decode_step(prev_tokens, enc, state)
             lprobs.append(lp.float())
             if attn is not None:
@@ -52,7 +52,7 @@ class Ensemble:
         return combined, attn, new_states
 
     def reorder_encoder_out(self, encoder_outs: list, order: torch.Tensor) -> list:
-        return [m.reorder_encoder_out(enc, order) for m, enc in zip(self.models, encoder_outs)]
+        return [m.reorder_encoder_out(enc, order) for m, enc in zip(self.models, encoder_outs, strict=True)]
 
     def reorder_state(self, states: list, order: torch.Tensor) -> list:
-        return [m.reorder_state(s, order) for m, s in zip(self.models, states)]
+        return [m.reorder_state(s, order) for m, s in zip(self.models, states, strict=True)]

@@ -43,7 +43,11 @@ class SequenceGenerator:
         need_attn: bool = True,
         rng: torch.Generator | None = None,
     ) -> None:
-        self.model = models if isinstance(models, Ensemble) else Ensemble(models if isinstance(models, (list, tuple)) else [models])
+        self.model = (
+            models
+            if isinstance(models, Ensemble)
+            else Ensemble(models if isinstance(models, (list, tuple)) else [models])
+        )
         self.config = config.validate()
         self.search = build_strategy(config, rng)
         self.pad, self.eos, self.unk = self.model.pad_index, self.model.eos_index, unk_index
@@ -97,7 +101,9 @@ class SequenceGenerator:
         beam_offsets = torch.arange(K, device=device)
 
         # 1. Encode once per sentence, then repeat each sentence's encoding K times.
-        enc = model.reorder_encoder_out(model.encode(src_tokens, src_lengths), torch.arange(bsz, device=device).repeat_interleave(K))
+        enc = model.reorder_encoder_out(
+            model.encode(src_tokens, src_lengths), torch.arange(bsz, device=device).repeat_interleave(K)
+        )
         state = None
         tokens = torch.full((bsz * K, longest + 2), self.pad, dtype=torch.long, device=device)
         tokens[:, 0] = self.eos
@@ -127,7 +133,17 @@ class SequenceGenerator:
             eos_mask = cand_tokens.eq(self.eos) & torch.isfinite(cand_scores)
             top_eos = eos_mask[:, :K]
             if bool(top_eos.any()):
-                self._finalize(step, cand_rows[:, :K][top_eos], cand_scores[:, :K][top_eos], tokens, scores, attn, sent_ids, src_lengths, finalized)
+                self._finalize(
+                    step,
+                    cand_rows[:, :K][top_eos],
+                    cand_scores[:, :K][top_eos],
+                    tokens,
+                    scores,
+                    attn,
+                    sent_ids,
+                    src_lengths,
+                    finalized,
+                )
                 num_finished = torch.tensor([len(hyps) for hyps in finalized], device=device)
 
             # 5. Sentences with K finished hypotheses (or at their length limit) leave the batch.
@@ -136,7 +152,9 @@ class SequenceGenerator:
                 break
             if bool(done.any()):
                 keep = (~done).nonzero().squeeze(1)
-                cand_scores, cand_tokens, cand_rows, eos_mask = (t[keep] for t in (cand_scores, cand_tokens, cand_rows, eos_mask))
+                cand_scores, cand_tokens, cand_rows, eos_mask = (
+                    t[keep] for t in (cand_scores, cand_tokens, cand_rows, eos_mask)
+                )
                 sent_ids, max_lens = sent_ids[keep], max_lens[keep]
                 enc = model.reorder_encoder_out(enc, (keep.unsqueeze(1) * K + beam_offsets).view(-1))
 

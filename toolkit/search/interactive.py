@@ -55,7 +55,9 @@ class Translator:
         processors = self.models.text_processors or {}
         self.src_processor = processors.get("src")
         rng = torch.Generator(device=self.device).manual_seed(cfg.seed) if cfg.search.sampling else None
-        self.generator = SequenceGenerator(self.models.models, cfg.search, self.models.tgt_dict.unk_index, cfg.bf16, need_attn=False, rng=rng)
+        self.generator = SequenceGenerator(
+            self.models.models, cfg.search, self.models.tgt_dict.unk_index, cfg.bf16, need_attn=False, rng=rng
+        )
         self.post = Postprocessor(self.models.src_dict, self.models.tgt_dict, cfg.remove_bpe, processors.get("tgt"))
         self.max_source = min(m.max_positions()[0] for m in self.models.models)
         self.truncated = 0
@@ -79,8 +81,12 @@ class Translator:
         sizes = np.array([len(ids) for _, ids in todo])
         pad, eos = self.models.tgt_dict.pad_index, self.models.tgt_dict.eos_index
         for batch_rows in generation_batches(sizes, self.cfg.max_tokens, None):
-            batch = collate([todo[r][0] for r in batch_rows], [todo[r][1] for r in batch_rows], None, pad, eos).to(self.device)
-            for line_id, hypos in zip(batch.ids.tolist(), self.generator.generate(batch.src_tokens, batch.src_lengths)):
+            batch = collate([todo[r][0] for r in batch_rows], [todo[r][1] for r in batch_rows], None, pad, eos).to(
+                self.device
+            )
+            for line_id, hypos in zip(
+                batch.ids.tolist(), self.generator.generate(batch.src_tokens, batch.src_lengths), strict=True
+            ):
                 outputs[line_id] = self.post.detokenize(hypos[0].tokens) if hypos else ""
         return outputs
 
@@ -96,5 +102,9 @@ def translate_stream(cfg: TranslateConfig, lines: Iterable[str], out: IO[str]) -
     if count == 0:
         raise UserError("no input to translate (the input is empty)")
     if translator.truncated:
-        print(f"nmt: warning: {translator.truncated} lines were longer than the model's {translator.max_source} source positions and were truncated", file=sys.stderr)
+        print(
+            f"nmt: warning: {translator.truncated} lines were longer than the model's "
+            f"{translator.max_source} source positions and were truncated",
+            file=sys.stderr,
+        )
     return count

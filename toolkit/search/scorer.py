@@ -25,7 +25,9 @@ def score_targets(
     target (B, T) right-padded, each row ending with EOS. Uses decode_step so that what
     is scored is exactly what search would have computed for the same tokens.
     """
-    model = models if isinstance(models, Ensemble) else Ensemble(models if isinstance(models, (list, tuple)) else [models])
+    model = (
+        models if isinstance(models, Ensemble) else Ensemble(models if isinstance(models, (list, tuple)) else [models])
+    )
     pad, eos = model.pad_index, model.eos_index
     bsz, tgt_len = target.shape
     prev = torch.cat([target.new_full((bsz, 1), eos), target[:, :-1]], dim=1)
@@ -45,5 +47,13 @@ def score_targets(
         hyp_attn = None
         if attns and attns[0] is not None:
             hyp_attn = torch.stack([a[i] for a in attns[:n]])[:, : int(src_lengths[i])].cpu()
-        results.append(Hypothesis(target[i, :n].cpu(), float(normalize_score(float(pos.sum()), n, lenpen)), pos, hyp_attn, hard_alignment(hyp_attn)))
+        results.append(
+            Hypothesis(
+                target[i, :n].cpu(),
+                float(normalize_score(float(pos.sum()), n, lenpen)),
+                pos,
+                hyp_attn,
+                hard_alignment(hyp_attn),
+            )
+        )
     return results

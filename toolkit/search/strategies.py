@@ -83,7 +83,9 @@ def top_k_top_p_filter(lprobs: torch.Tensor, top_k: int, top_p: float) -> torch.
 class Sampling(Search):
     """Sample each hypothesis' next token (K independent samples per sentence)."""
 
-    def __init__(self, beam_size: int, top_k: int = -1, top_p: float = -1.0, generator: torch.Generator | None = None) -> None:
+    def __init__(
+        self, beam_size: int, top_k: int = -1, top_p: float = -1.0, generator: torch.Generator | None = None
+    ) -> None:
         super().__init__(beam_size)
         self.top_k, self.top_p, self.generator = top_k, top_p, generator
 

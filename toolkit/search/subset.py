@@ -64,7 +64,9 @@ def _load_task(cfg: GenerateConfig, models: InferenceModels):
     from toolkit.tasks.translation import TranslationConfig, TranslationTask
 
     src, tgt = models.langs()
-    task = TranslationTask(TranslationConfig(data=cfg.data, source_lang=cfg.source_lang or src, target_lang=cfg.target_lang or tgt))
+    task = TranslationTask(
+        TranslationConfig(data=cfg.data, source_lang=cfg.source_lang or src, target_lang=cfg.target_lang or tgt)
+    )
     for side, ours, theirs, lang in (
         ("source", models.src_dict, task.src_dict, task.src_lang),
         ("target", models.tgt_dict, task.tgt_dict, task.tgt_lang),
@@ -96,8 +98,13 @@ def _progress(total: int):
 
     console = Console(stderr=True)
     return Progress(
-        TextColumn("generate"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        console=console, transient=True, disable=not console.is_terminal,
+        TextColumn("generate"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
     )
 
 
@@ -118,9 +125,14 @@ def generate_subset(cfg: GenerateConfig, out: IO[str] | None = None) -> dict:
     max_src = min(m.max_positions()[0] for m in models.models)
     too_long = np.nonzero(dataset.src_sizes > max_src)[0]
     if len(too_long):
-        raise UserError(f"sentence {int(too_long[0])} of {cfg.gen_subset} has {int(dataset.src_sizes[too_long[0]])} tokens; the model accepts {max_src}")
+        raise UserError(
+            f"sentence {int(too_long[0])} of {cfg.gen_subset} has {int(dataset.src_sizes[too_long[0]])} tokens; "
+            f"the model accepts {max_src}"
+        )
     rng = torch.Generator(device=device).manual_seed(cfg.seed) if cfg.search.sampling else None
-    generator = SequenceGenerator(models.models, cfg.search, unk_index=models.tgt_dict.unk_index, bf16=cfg.bf16, rng=rng)
+    generator = SequenceGenerator(
+        models.models, cfg.search, unk_index=models.tgt_dict.unk_index, bf16=cfg.bf16, rng=rng
+    )
     post = Postprocessor(models.src_dict, models.tgt_dict, cfg.remove_bpe, _target_processor(models, task))
 
     lines: dict[int, list[str]] = {}
@@ -135,18 +147,29 @@ def generate_subset(cfg: GenerateConfig, out: IO[str] | None = None) -> dict:
             batch = dataset.batch(indices).to(device)
             if cfg.score_reference:
                 with generator._autocast(device):
-                    scored = score_targets(models.models, batch.src_tokens, batch.src_lengths, batch.target, cfg.search.lenpen)
+                    scored = score_targets(
+                        models.models, batch.src_tokens, batch.src_lengths, batch.target, cfg.search.lenpen
+                    )
                 results = [[h] for h in scored]
             else:
                 results = generator.generate(batch.src_tokens, batch.src_lengths)
             for row, sid in enumerate(batch.ids.tolist()):
                 src = batch.src_tokens[row, : int(batch.src_lengths[row])].cpu()
-                ref = batch.target[row][batch.target[row].ne(models.tgt_dict.pad_index)].cpu() if batch.target is not None else None
+                ref = (
+                    batch.target[row][batch.target[row].ne(models.tgt_dict.pad_index)].cpu()
+                    if batch.target is not None
+                    else None
+                )
                 lines[sid], hyps[sid], ref_text = sentence_lines(sid, src, ref, results[row], post, cfg.print_alignment)
                 if ref_text is not None:
                     refs[sid] = ref_text
                 ntokens += sum(len(h.tokens) for h in results[row][:1])
-                if cfg.plot_attention and sid < cfg.plot_limit and results[row] and results[row][0].attention is not None:
+                if (
+                    cfg.plot_attention
+                    and sid < cfg.plot_limit
+                    and results[row]
+                    and results[row][0].attention is not None
+                ):
                     _plot(cfg.plot_attention, sid, src, results[row][0], models)
             progress.advance(bar, len(indices))
     elapsed = time.perf_counter() - start
@@ -158,7 +181,9 @@ def _plot(directory: str, sid: int, src: torch.Tensor, hypo, models: InferenceMo
 
     src_words = [models.src_dict[int(i)] for i in src.tolist()]
     tgt_words = [models.tgt_dict[int(i)] for i in hypo.tokens.tolist()]
-    plot_attention(hypo.attention, src_words, tgt_words, Path(directory) / f"attention-{sid}.png", title=f"sentence {sid}")
+    plot_attention(
+        hypo.attention, src_words, tgt_words, Path(directory) / f"attention-{sid}.png", title=f"sentence {sid}"
+    )
 
 
 def _report(cfg: GenerateConfig, lines, hyps, refs, ntokens: int, elapsed: float, out: IO[str]) -> dict:
@@ -166,7 +191,10 @@ def _report(cfg: GenerateConfig, lines, hyps, refs, ntokens: int, elapsed: float
 
     order = sorted(lines)
     summary = {
-        "subset": cfg.gen_subset, "sentences": len(order), "tokens": ntokens, "seconds": round(elapsed, 3),
+        "subset": cfg.gen_subset,
+        "sentences": len(order),
+        "tokens": ntokens,
+        "seconds": round(elapsed, 3),
         "sentences_per_second": round(len(order) / max(elapsed, 1e-9), 2),
         "tokens_per_second": round(ntokens / max(elapsed, 1e-9), 2),
     }

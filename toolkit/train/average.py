@@ -52,7 +52,8 @@ def _check_compatible(reference: dict, state: dict, ref_path: Path, path: Path) 
     for key, tensor in model.items():
         if tensor.shape != ref_model[key].shape:
             raise UserError(
-                f"cannot average {path} with {ref_path}: {key} has shape {tuple(tensor.shape)} vs {tuple(ref_model[key].shape)}"
+                f"cannot average {path} with {ref_path}: {key} has shape "
+                f"{tuple(tensor.shape)} vs {tuple(ref_model[key].shape)}"
             )
 
 
