@@ -11,8 +11,17 @@ from toolkit.data.text_processor import load_text_processors
 
 
 def _config(raw, dest, **kwargs) -> PreprocessConfig:
-    values = dict(source_lang="de", target_lang="en", trainpref=str(raw / "train"), validpref=[str(raw / "valid")],
-                  testpref=[str(raw / "test")], destdir=str(dest), bpe_merges=60, workers=1, quiet=True)
+    values = dict(
+        source_lang="de",
+        target_lang="en",
+        trainpref=str(raw / "train"),
+        validpref=[str(raw / "valid")],
+        testpref=[str(raw / "test")],
+        destdir=str(dest),
+        bpe_merges=60,
+        workers=1,
+        quiet=True,
+    )
     values.update(kwargs)
     return PreprocessConfig(**values)
 
@@ -71,14 +80,22 @@ def test_thresholds_separate_bpe_and_sizes(tiny_corpus, tmp_path):
 
 def test_monolingual_reuse_of_dictionary_and_codes(tiny_corpus, tmp_path):
     preprocess(_config(tiny_corpus, tmp_path / "full"))
-    stats = preprocess(_config(tiny_corpus, tmp_path / "mono", target_lang=None, trainpref=None,
-                               bpe_codes=str(tmp_path / "full" / "bpecodes"),
-                               srcdict=str(tmp_path / "full" / "dict.de.txt")))
+    stats = preprocess(
+        _config(
+            tiny_corpus,
+            tmp_path / "mono",
+            target_lang=None,
+            trainpref=None,
+            bpe_codes=str(tmp_path / "full" / "bpecodes"),
+            srcdict=str(tmp_path / "full" / "dict.de.txt"),
+        )
+    )
     assert (tmp_path / "mono" / "valid.de-None.de.bin").is_file()
     assert stats["languages"] == ["de"]
     assert (tmp_path / "mono" / "dict.de.txt").read_bytes() == (tmp_path / "full" / "dict.de.txt").read_bytes()
-    assert ((tmp_path / "mono" / "valid.de-None.de.bin").read_bytes()
-            == (tmp_path / "full" / "valid.de-en.de.bin").read_bytes())
+    assert (tmp_path / "mono" / "valid.de-None.de.bin").read_bytes() == (
+        tmp_path / "full" / "valid.de-en.de.bin"
+    ).read_bytes()
 
 
 def test_no_tokenizer_no_bpe(tiny_corpus, tmp_path):

@@ -2,7 +2,7 @@ from toolkit.data.bpe import count_words, learn_codes
 from toolkit.data.text_processor import TextProcessor, TextProcessorConfig
 
 LINES = [
-    "Ein Mann, der auf einer Bank sitzt, liest \"Die Zeit\".",
+    'Ein Mann, der auf einer Bank sitzt, liest "Die Zeit".',
     "Zwei Hunde spielen im Schnee.",
     "Eine Frau (mit Hut) läuft - schnell!",
 ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 from collections import Counter
-from typing import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from subword_nmt import learn_bpe as _learn
 from subword_nmt.apply_bpe import BPE, encode

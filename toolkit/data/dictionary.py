@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -99,7 +99,9 @@ class Dictionary:
             handle.write(self.to_text())
 
     def to_text(self) -> str:
-        return "".join(f"{s} {c}\n" for s, c in zip(self.symbols[self.nspecial :], self.counts[self.nspecial :]))
+        return "".join(
+            f"{s} {c}\n" for s, c in zip(self.symbols[self.nspecial :], self.counts[self.nspecial :], strict=True)
+        )
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Dictionary:
@@ -144,9 +146,7 @@ class Dictionary:
         return d
 
 
-def build_dictionary(
-    counts: Counter, threshold: int = 0, nwords: int = -1, padding_factor: int = 8
-) -> Dictionary:
+def build_dictionary(counts: Counter, threshold: int = 0, nwords: int = -1, padding_factor: int = 8) -> Dictionary:
     """fairseq's `finalize`: most frequent first (ties alphabetical), then pad the size.
 
     `threshold` drops symbols seen fewer times; `nwords` (> 0) caps the size including the

@@ -76,7 +76,8 @@ def read_inputs(config) -> dict[tuple[str, str], InputFile]:
         if len(files) == 2 and len(files[0].lines) != len(files[1].lines):
             a, b = files
             raise UserError(
-                f"{a.path} has {len(a.lines)} lines but {b.path} has {len(b.lines)}: parallel files must be line-aligned"
+                f"{a.path} has {len(a.lines)} lines but {b.path} has {len(b.lines)}:"
+                " parallel files must be line-aligned"
             )
     return inputs
 
@@ -93,12 +94,16 @@ def check_destination(destdir: Path, fingerprint: dict, overwrite: bool) -> dict
     try:
         stored = json.loads((destdir / "preprocess.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        raise UserError(f"{destdir} already exists and was not made by nmt preprocess; pass --overwrite to replace it")
+        raise UserError(
+            f"{destdir} already exists and was not made by nmt preprocess; pass --overwrite to replace it"
+        ) from None
     differences = _differences(stored, fingerprint)
     if not differences:
         return stored
     shown = ", ".join(differences[:4]) + (", ..." if len(differences) > 4 else "")
-    raise UserError(f"{destdir} already holds a different preprocessing ({shown} differ); pass --overwrite to replace it")
+    raise UserError(
+        f"{destdir} already holds a different preprocessing ({shown} differ); pass --overwrite to replace it"
+    )
 
 
 def _differences(stored: dict, wanted: dict) -> list[str]:

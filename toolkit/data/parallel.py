@@ -10,8 +10,8 @@ import multiprocessing
 import os
 import sys
 import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Callable, Iterator, Sequence
 
 from toolkit.data.bpe import Segmenter
 from toolkit.data.tokenize import Tokenizer, TokenizerConfig

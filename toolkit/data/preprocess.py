@@ -27,7 +27,15 @@ from toolkit.data.bpe import learn_codes
 from toolkit.data.dictionary import Dictionary, build_dictionary
 from toolkit.data.indexed import IndexedDatasetBuilder, best_dtype
 from toolkit.data.inputs import InputFile, check_destination, read_inputs, read_text
-from toolkit.data.parallel import Stages, chunked, default_workers, map_chunks, segment_chunk, tokenize_chunk, worker_pool
+from toolkit.data.parallel import (
+    Stages,
+    chunked,
+    default_workers,
+    map_chunks,
+    segment_chunk,
+    tokenize_chunk,
+    worker_pool,
+)
 from toolkit.data.text_processor import TextProcessorConfig, codes_filename
 from toolkit.data.tokenize import TOKENIZERS, TokenizerConfig
 from toolkit.errors import UserError
@@ -103,8 +111,14 @@ def validate(config: PreprocessConfig) -> None:
         (config.bpe_min_frequency >= 1, f"--bpe-min-frequency must be at least 1 (got {config.bpe_min_frequency})"),
         (config.thresholdsrc >= 0, f"--thresholdsrc must not be negative (got {config.thresholdsrc})"),
         (config.thresholdtgt >= 0, f"--thresholdtgt must not be negative (got {config.thresholdtgt})"),
-        (config.nwordssrc == -1 or config.nwordssrc > 0, f"--nwordssrc must be positive or -1 (got {config.nwordssrc})"),
-        (config.nwordstgt == -1 or config.nwordstgt > 0, f"--nwordstgt must be positive or -1 (got {config.nwordstgt})"),
+        (
+            config.nwordssrc == -1 or config.nwordssrc > 0,
+            f"--nwordssrc must be positive or -1 (got {config.nwordssrc})",
+        ),
+        (
+            config.nwordstgt == -1 or config.nwordstgt > 0,
+            f"--nwordstgt must be positive or -1 (got {config.nwordstgt})",
+        ),
         (config.padding_factor >= 1, f"--padding-factor must be at least 1 (got {config.padding_factor})"),
         (config.tokenize in TOKENIZERS, f"--tokenize must be one of {', '.join(TOKENIZERS)}"),
         (config.bpe in BPE_METHODS, f"--bpe must be one of {', '.join(BPE_METHODS)}"),
@@ -177,15 +191,17 @@ def _describe(inputs: dict[tuple[str, str], InputFile], extras: dict) -> dict:
 
 def _tokenize(config: PreprocessConfig, inputs, pool, stages: Stages) -> dict[tuple[str, str], list[str]]:
     """Tokenize every split of every language; each distinct line is tokenized once."""
-    distinct = {lang: list(dict.fromkeys(line for (_, l), f in inputs.items() if l == lang for line in f.lines))
-                for lang in config.languages}
+    distinct = {
+        lang: list(dict.fromkeys(line for (_, lg), f in inputs.items() if lg == lang for line in f.lines))
+        for lang in config.languages
+    }
     with stages.stage("tokenize", total=sum(len(v) for v in distinct.values())) as advance:
         table = {}
         for lang, lines in distinct.items():
             tok = TokenizerConfig(lang, config.tokenize, config.normalize_punct)
             tasks = [(tok, chunk) for chunk in chunked(lines, config.workers)]
             results = map_chunks(pool, tokenize_chunk, tasks, advance)
-            table[lang] = dict(zip(lines, (t for chunk in results for t in chunk)))
+            table[lang] = dict(zip(lines, (t for chunk in results for t in chunk), strict=True))
     return {key: [table[key[1]][line] for line in f.lines] for key, f in inputs.items()}
 
 
@@ -216,9 +232,14 @@ def _bpe_codes(config: PreprocessConfig, tokenized, given: str | None, stages: S
 
 def _segment(config: PreprocessConfig, tokenized, codes, pool, stages: Stages) -> dict[str, dict[str, tuple]]:
     """word -> subword pieces, for each distinct word of each language (BPE applied once)."""
-    words = {lang: list(dict.fromkeys(w for (_, l), lines in tokenized.items() if l == lang
-                                      for line in lines for w in line.split()))
-             for lang in config.languages}
+    words = {
+        lang: list(
+            dict.fromkeys(
+                w for (_, lg), lines in tokenized.items() if lg == lang for line in lines for w in line.split()
+            )
+        )
+        for lang in config.languages
+    }
     with stages.stage("apply BPE", total=sum(len(v) for v in words.values())) as advance:
         out = {}
         for lang, vocab in words.items():
@@ -227,7 +248,7 @@ def _segment(config: PreprocessConfig, tokenized, codes, pool, stages: Stages) -
                 continue
             tasks = [(codes[lang], chunk) for chunk in chunked(vocab, config.workers, min_chunk=2000)]
             results = map_chunks(pool, segment_chunk, tasks, advance)
-            out[lang] = dict(zip(vocab, (p for chunk in results for p in chunk)))
+            out[lang] = dict(zip(vocab, (p for chunk in results for p in chunk), strict=True))
     return out
 
 
@@ -243,8 +264,9 @@ def _build_dictionaries(config: PreprocessConfig, tokenized, segmented, stages: 
             counts[lang] = pieces
         src = config.source_lang
         if config.joined_dictionary:
-            joined = build_dictionary(sum(counts.values(), Counter()), config.thresholdsrc,
-                                      config.nwordssrc, config.padding_factor)
+            joined = build_dictionary(
+                sum(counts.values(), Counter()), config.thresholdsrc, config.nwordssrc, config.padding_factor
+            )
             return {lang: joined for lang in config.languages}
         dicts = {src: build_dictionary(counts[src], config.thresholdsrc, config.nwordssrc, config.padding_factor)}
         if not config.monolingual:
@@ -257,8 +279,10 @@ def _binarize(config: PreprocessConfig, tokenized, segmented, dicts, destdir: Pa
     """Write every split as .bin/.idx; returns statistics per split and language."""
     stats: dict[str, dict] = {}
     with stages.stage("binarize", total=sum(len(v) for v in tokenized.values())) as advance:
-        ids_of = {lang: {w: [dicts[lang].index(p) for p in pieces] for w, pieces in segmented[lang].items()}
-                  for lang in config.languages}
+        ids_of = {
+            lang: {w: [dicts[lang].index(p) for p in pieces] for w, pieces in segmented[lang].items()}
+            for lang in config.languages
+        }
         for (split, lang), lines in tokenized.items():
             d, table = dicts[lang], ids_of[lang]
             flat: list[int] = []
@@ -284,8 +308,13 @@ def _split_stats(flat_ids: np.ndarray, sizes: np.ndarray, d: Dictionary) -> dict
     tokens = int(lengths.sum())
     unk = int(np.count_nonzero(flat_ids == d.unk_index))
     pct = {f"p{q}": int(np.percentile(lengths, q, method="higher")) for q in (50, 90, 99)}
-    return {"sentences": int(len(sizes)), "tokens": tokens, "unk_tokens": unk,
-            "unk_rate": round(unk / tokens, 6) if tokens else 0.0, "length": {**pct, "max": int(lengths.max())}}
+    return {
+        "sentences": int(len(sizes)),
+        "tokens": tokens,
+        "unk_tokens": unk,
+        "unk_rate": round(unk / tokens, 6) if tokens else 0.0,
+        "length": {**pct, "max": int(lengths.max())},
+    }
 
 
 def _write_metadata(config: PreprocessConfig, fingerprint: dict, codes, dicts, splits, destdir: Path) -> dict:
@@ -303,8 +332,10 @@ def _write_metadata(config: PreprocessConfig, fingerprint: dict, codes, dicts, s
         processors[lang] = {**state, "bpe_codes_file": codes_files.get(lang)}
     meta = {
         "languages": config.languages,
-        "dictionaries": {lang: {"file": f"dict.{lang}.txt", "size": len(d), "dtype": np.dtype(best_dtype(len(d))).name}
-                         for lang, d in dicts.items()},
+        "dictionaries": {
+            lang: {"file": f"dict.{lang}.txt", "size": len(d), "dtype": np.dtype(best_dtype(len(d))).name}
+            for lang, d in dicts.items()
+        },
         "bpe_codes_files": codes_files,
         "text_processors": processors,
         "splits": splits,

@@ -7,7 +7,7 @@ aggressive dash splitting, so tokens stay readable and detokenization round-trip
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 from toolkit.errors import UserError
 
@@ -27,7 +27,7 @@ class TokenizerConfig:
             raise UserError(f"unknown tokenizer {self.method!r}; choose one of: {', '.join(TOKENIZERS)}")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _moses(language: str):
     from sacremoses import MosesDetokenizer, MosesPunctNormalizer, MosesTokenizer
 
