@@ -171,3 +171,19 @@ def test_bf16_autocast_runs_and_agrees_on_a_peaky_model():
     for a, b in zip(fp32, bf16, strict=True):
         assert all(torch.isfinite(h.positional_scores).all() for h in b)
         assert len(b) == len(a)
+
+
+def test_finished_sentences_leave_the_batch():
+    sizes = []
+
+    class Recording(ToyModel):
+        def decode_step(self, prev_tokens, encoder_out, state):
+            sizes.append(prev_tokens.size(0))
+            return super().decode_step(prev_tokens, encoder_out, state)
+
+    model = Recording(seed=3)
+    src, lengths = make_batch([2, 12, 3])
+    SequenceGenerator(model, SearchConfig(beam=2, min_len=30, max_len_a=1.0, max_len_b=0)).generate(src, lengths)
+    # Sentences are forced to stop at 2, 3 and 12 tokens; afterwards only the long one is decoded.
+    assert sizes[:3] == [6, 6, 6] and sizes[3] == 4 and sizes[4:] == [2] * (len(sizes) - 4)
+    assert len(sizes) == 13

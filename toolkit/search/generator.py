@@ -116,6 +116,7 @@ class SequenceGenerator:
         for step in range(longest + 1):
             live = tokens.size(0) // K
             # 2. One decoder step for all live hypotheses.
+            state_rows = tokens.size(0)
             lprobs, step_attn, state = model.decode_step(tokens[:, : step + 1], enc, state)
             if step_attn is not None and self.need_attn:
                 if attn is None:
@@ -170,7 +171,8 @@ class SequenceGenerator:
             scores = scores[rows]
             scores[:, step] = kept_scores.view(-1)
             attn = attn[rows] if attn is not None else None
-            state = model.reorder_state(state, rows)
+            if rows.numel() != state_rows or not torch.equal(rows, torch.arange(state_rows, device=device)):
+                state = model.reorder_state(state, rows)  # skipped when nothing moved (e.g. greedy)
         return finalized
 
     def _finalize(
