@@ -271,3 +271,45 @@ def test_interrupted_generate_leaves_no_results_file(setup, tmp_path, monkeypatc
     with pytest.raises(KeyboardInterrupt):
         generate_subset(config)
     assert not results.exists() or not any(results.iterdir())
+
+
+def test_translate_streams_block_by_block(setup):
+    from toolkit.search.interactive import TranslateConfig, translate_stream
+
+    root, _ = setup
+    events = []
+
+    def lines():
+        for i in range(5):
+            events.append(f"read {i}")
+            yield f"w{i} w{i + 1}"
+
+    class Out:
+        def write(self, text):
+            events.append(f"wrote {text.count(chr(10))}")
+
+        def flush(self):
+            pass
+
+    config = TranslateConfig(path=str(root / "checkpoint1.pt"), buffer_size=2, cpu=True)
+    config.search.max_len_b = 4
+    assert translate_stream(config, lines(), Out()) == 5
+    assert events == ["read 0", "read 1", "wrote 2", "read 2", "read 3", "wrote 2", "read 4", "wrote 1"]
+
+
+def test_plot_attention_without_matplotlib_is_a_user_error(monkeypatch):
+    import builtins
+
+    from toolkit.errors import UserError
+    from toolkit.plotting import require_matplotlib
+
+    real_import = builtins.__import__
+
+    def no_matplotlib(name, *args, **kwargs):
+        if name.startswith("matplotlib"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+    with pytest.raises(UserError, match="pip install matplotlib"):
+        require_matplotlib()
