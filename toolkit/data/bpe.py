@@ -12,6 +12,8 @@ from __future__ import annotations
 import io
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
+from itertools import compress, repeat
+from operator import eq
 
 from subword_nmt import learn_bpe as _learn
 from subword_nmt.apply_bpe import BPE, encode
@@ -23,9 +25,13 @@ CODES_HEADER = "#version: 0.2\n"
 
 
 def _argmax_pair(stats: dict) -> tuple[str, str]:
-    """max(stats, key=lambda p: (stats[p], p)), without a Python call per pair."""
-    best = max(stats.values())
-    return max([pair for pair, count in stats.items() if count == best])
+    """max(stats, key=lambda p: (stats[p], p)), with every scan done in C.
+
+    The largest count first; then the largest pair among those having it.
+    """
+    counts = list(stats.values())
+    best = max(counts)
+    return max(compress(stats, map(eq, counts, repeat(best))))
 
 
 def learn_codes(
