@@ -27,7 +27,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
 ) -> None:
     """nmt: neural machine translation from raw parallel text to a scored model."""
 
@@ -35,12 +37,7 @@ def _root(
 def _register_commands() -> None:
     # Explicit imports: an import error in a subcommand is never hidden.
     for name in ("preprocess", "train", "generate", "translate", "score", "average"):
-        try:
-            module = __import__(f"cli.{name}", fromlist=["register"])
-        except ModuleNotFoundError as error:
-            if error.name != f"cli.{name}":
-                raise
-            continue
+        module = __import__(f"cli.{name}", fromlist=["register"])
         module.register(app)
 
 
@@ -50,6 +47,12 @@ def main(argv: list[str] | None = None) -> None:
         app(args=argv, standalone_mode=True)
     except UserError as error:
         print(f"nmt: error: {error}", file=sys.stderr)
+        sys.exit(2)
+    except OSError as error:
+        if error.filename is None:
+            raise
+        # An unwritable or missing path, a full disk: the user's to fix, not a bug.
+        print(f"nmt: error: {error.filename}: {error.strerror}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         print("nmt: interrupted", file=sys.stderr)

@@ -48,19 +48,29 @@ def build_setup(argv: list[str]):
         allow_abbrev=False,
         description=(
             "Train a model on a `nmt preprocess` directory. Rerunning the same command resumes from "
-            "checkpoint_last.pt. Architectures: " + ", ".join(archs.names()) + ". Criterions: "
-            + ", ".join(criterions.names()) + ". Optimizers: " + ", ".join(optimizers.names())
-            + ". LR schedulers: " + ", ".join(schedulers.names()) + "."
+            "checkpoint_last.pt. Architectures: "
+            + ", ".join(archs.names())
+            + ". Criterions: "
+            + ", ".join(criterions.names())
+            + ". Optimizers: "
+            + ", ".join(optimizers.names())
+            + ". LR schedulers: "
+            + ", ".join(schedulers.names())
+            + "."
         ),
     )
     parser.add_argument("data", help="data directory written by nmt preprocess")
     add_dataclass_arguments(parser.add_argument_group("training"), TrainConfig)
-    add_dataclass_arguments(parser.add_argument_group(f"model ({arch_entry.name}; defaults of --arch {known.arch})"),
-                            arch_entry.config_cls, arch_defaults)
+    add_dataclass_arguments(
+        parser.add_argument_group(f"model ({arch_entry.name}; defaults of --arch {known.arch})"),
+        arch_entry.config_cls,
+        arch_defaults,
+    )
     for title, (entry, defaults) in components.items():
         if entry.config_cls is not None:
-            add_dataclass_arguments(parser.add_argument_group(f"{title} ({entry.name})"), entry.config_cls, defaults,
-                                    skip=("data",))
+            add_dataclass_arguments(
+                parser.add_argument_group(f"{title} ({entry.name})"), entry.config_cls, defaults, skip=("data",)
+            )
     args = parser.parse_args(argv)
     train_config = dataclass_from_namespace(TrainConfig, args)
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import sys
 from pathlib import Path
 
@@ -51,7 +52,10 @@ def translate(
         sampling_topp,
         temperature,
     )
-    source = open_text(input, encoding_errors="replace") if input is not None else sys.stdin
+    if input is not None:
+        source = open_text(input, encoding_errors="replace")
+    else:  # undecodable bytes on stdin become U+FFFD, as with --input, never a traceback
+        source = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace", newline="\n")
     if buffer_size is None:
         buffer_size = 1 if input is None and sys.stdin.isatty() else 32
     config = TranslateConfig(

@@ -40,17 +40,30 @@ def add_dataclass_arguments(group, config_cls: type, defaults: Any = None, skip:
         if field.name in skip:
             continue
         flag = "--" + field.name.replace("_", "-")
-        default = getattr(defaults, field.name) if defaults is not None else (
-            field.default if field.default is not dataclasses.MISSING else field.default_factory()
+        default = (
+            getattr(defaults, field.name)
+            if defaults is not None
+            else (field.default if field.default is not dataclasses.MISSING else field.default_factory())
         )
         kind, optional = _base_type(hints[field.name])
         help_text = field.metadata.get("help", "")
         if kind is bool:
-            group.add_argument(flag, dest=field.name, action=argparse.BooleanOptionalAction, default=default,
-                               help=f"{help_text} (default: {default})".strip())
+            group.add_argument(
+                flag,
+                dest=field.name,
+                action=argparse.BooleanOptionalAction,
+                default=default,
+                help=f"{help_text} (default: {default})".strip(),
+            )
         else:
-            group.add_argument(flag, dest=field.name, type=_parser_for(kind, optional), default=default,
-                               metavar=kind.__name__.upper(), help=f"{help_text} (default: {default})".strip())
+            group.add_argument(
+                flag,
+                dest=field.name,
+                type=_parser_for(kind, optional),
+                default=default,
+                metavar=kind.__name__.upper(),
+                help=f"{help_text} (default: {default})".strip(),
+            )
 
 
 def dataclass_from_namespace(config_cls: type, namespace: argparse.Namespace, **overrides: Any) -> Any:

@@ -7,8 +7,9 @@ import gzip
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO
 
 from toolkit.errors import UserError
 
@@ -100,7 +101,7 @@ def open_text(path: str | os.PathLike, encoding_errors: str = "strict") -> IO[st
         raise UserError(f"file not found: {path}")
     if path.suffix == ".gz":
         return gzip.open(path, "rt", encoding="utf-8", errors=encoding_errors, newline="\n")
-    return open(path, "r", encoding="utf-8", errors=encoding_errors, newline="\n")
+    return open(path, encoding="utf-8", errors=encoding_errors, newline="\n")
 
 
 def resolve_text_file(prefix: str | os.PathLike, suffix: str) -> Path:

@@ -7,8 +7,9 @@ Architectures also have *presets*: pure functions that return a config.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from toolkit.errors import UserError
 

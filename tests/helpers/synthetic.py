@@ -14,8 +14,13 @@ SYMBOLS = [f"w{i}" for i in range(12)]
 
 
 def make_task_dir(
-    destdir: Path, task: str = "copy", n_train: int = 1000, n_valid: int = 100,
-    min_len: int = 3, max_len: int = 8, seed: int = 0,
+    destdir: Path,
+    task: str = "copy",
+    n_train: int = 1000,
+    n_valid: int = 100,
+    min_len: int = 3,
+    max_len: int = 8,
+    seed: int = 0,
 ) -> Path:
     """Write dict.src.txt, dict.tgt.txt and train/valid splits of a copy or reverse task."""
     destdir.mkdir(parents=True, exist_ok=True)
@@ -41,8 +46,20 @@ def make_task_dir(
 
 
 TINY_MODEL_FLAGS = [
-    "--encoder-layers", "2", "--decoder-layers", "2",
-    "--encoder-embed-dim", "64", "--decoder-embed-dim", "64",
-    "--encoder-ffn-embed-dim", "128", "--decoder-ffn-embed-dim", "128",
-    "--encoder-attention-heads", "4", "--decoder-attention-heads", "4",
+    "--encoder-layers",
+    "2",
+    "--decoder-layers",
+    "2",
+    "--encoder-embed-dim",
+    "64",
+    "--decoder-embed-dim",
+    "64",
+    "--encoder-ffn-embed-dim",
+    "128",
+    "--decoder-ffn-embed-dim",
+    "128",
+    "--encoder-attention-heads",
+    "4",
+    "--decoder-attention-heads",
+    "4",
 ]

@@ -19,13 +19,25 @@ from toolkit.train.trainer import Trainer
 
 
 def tiny_setup(data: Path, **train_overrides) -> TrainingSetup:
-    model = TransformerConfig(encoder_embed_dim=32, encoder_ffn_embed_dim=64, encoder_layers=1, encoder_attention_heads=2,
-                              decoder_embed_dim=32, decoder_ffn_embed_dim=64, decoder_layers=1, decoder_attention_heads=2,
-                              dropout=0.0, share_all_embeddings=True)
+    model = TransformerConfig(
+        encoder_embed_dim=32,
+        encoder_ffn_embed_dim=64,
+        encoder_layers=1,
+        encoder_attention_heads=2,
+        decoder_embed_dim=32,
+        decoder_ffn_embed_dim=64,
+        decoder_layers=1,
+        decoder_attention_heads=2,
+        dropout=0.0,
+        share_all_embeddings=True,
+    )
     return TrainingSetup(
         train=dataclasses.replace(TrainConfig(arch="transformer", lr_scheduler="fixed"), **train_overrides),
-        task=TranslationConfig(data=str(data)), model=model, criterion=LabelSmoothedCrossEntropyConfig(0.1),
-        optimizer=AdamConfig(lr=1e-3), lr_scheduler=FixedConfig(),
+        task=TranslationConfig(data=str(data)),
+        model=model,
+        criterion=LabelSmoothedCrossEntropyConfig(0.1),
+        optimizer=AdamConfig(lr=1e-3),
+        lr_scheduler=FixedConfig(),
     )
 
 

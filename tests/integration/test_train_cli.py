@@ -18,7 +18,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def nmt(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "cli", *args], cwd=REPO, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def train_log(save_dir: Path) -> dict[int, float]:
@@ -32,9 +34,28 @@ def train_log(save_dir: Path) -> dict[int, float]:
 
 
 def base_args(data: Path, save_dir: Path, *extra: str) -> list[str]:
-    return ["train", str(data), "--arch", "transformer_tiny", *TINY_MODEL_FLAGS, "--lr", "0.003",
-            "--warmup-updates", "50", "--max-tokens", "512", "--save-dir", str(save_dir), "--log-interval", "1",
-            "--log-format", "simple", "--seed", "7", *extra]
+    return [
+        "train",
+        str(data),
+        "--arch",
+        "transformer_tiny",
+        *TINY_MODEL_FLAGS,
+        "--lr",
+        "0.003",
+        "--warmup-updates",
+        "50",
+        "--max-tokens",
+        "512",
+        "--save-dir",
+        str(save_dir),
+        "--log-interval",
+        "1",
+        "--log-format",
+        "simple",
+        "--seed",
+        "7",
+        *extra,
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +65,22 @@ def reverse_data(tmp_path_factory) -> Path:
 
 def test_tiny_transformer_learns_to_reverse(reverse_data, tmp_path):
     # Budget: 300 updates (about 10 CPU-seconds on 2 cores); valid loss below 0.3 bits per token.
-    result = nmt(*base_args(reverse_data, tmp_path, "--dropout", "0", "--label-smoothing", "0", "--max-tokens", "1024",
-                            "--max-update", "300", "--criterion", "label_smoothed_cross_entropy"))
+    result = nmt(
+        *base_args(
+            reverse_data,
+            tmp_path,
+            "--dropout",
+            "0",
+            "--label-smoothing",
+            "0",
+            "--max-tokens",
+            "1024",
+            "--max-update",
+            "300",
+            "--criterion",
+            "label_smoothed_cross_entropy",
+        )
+    )
     assert result.returncode == 0, result.stderr
     valid = [json.loads(x) for x in (tmp_path / "train_log.jsonl").read_text().splitlines()]
     best = min(r["loss"] for r in valid if r["type"] == "valid")
@@ -58,7 +93,9 @@ def test_killed_mid_epoch_and_resumed_equals_uninterrupted(reverse_data, tmp_pat
     args = ("--max-update", "30", "--dropout", "0.1", "--save-interval-updates", "5")
     assert nmt(*base_args(reverse_data, straight, *args)).returncode == 0
     # Stop mid-epoch at update 13 (not a save interval), then rerun the same command.
-    first = nmt(*base_args(reverse_data, resumed, "--max-update", "13", "--dropout", "0.1", "--save-interval-updates", "5"))
+    first = nmt(
+        *base_args(reverse_data, resumed, "--max-update", "13", "--dropout", "0.1", "--save-interval-updates", "5")
+    )
     assert first.returncode == 0, first.stderr
     second = nmt(*base_args(reverse_data, resumed, *args))
     assert second.returncode == 0, second.stderr
@@ -71,7 +108,9 @@ def test_killed_mid_epoch_and_resumed_equals_uninterrupted(reverse_data, tmp_pat
 
 def test_ctrl_c_saves_and_the_rerun_resumes(reverse_data, tmp_path):
     args = base_args(reverse_data, tmp_path, "--max-update", "400", "--dropout", "0.1", "--no-epoch-checkpoints")
-    process = subprocess.Popen([sys.executable, "-m", "cli", *args], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cli", *args], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     log = tmp_path / "train_log.jsonl"
     deadline = time.time() + 120
     while time.time() < deadline and not (log.exists() and len(train_log(tmp_path)) >= 20):
@@ -99,7 +138,16 @@ def test_help_lists_registered_names_and_user_dir_registers_a_preset(tmp_path):
     )
     plain = nmt("train", "--help")
     assert plain.returncode == 0
-    for name in ("transformer_small", "transformer_tiny", "transformer_iwslt_de_en", "label_smoothed_cross_entropy", "inverse_sqrt", "adam", "nag", "cosine"):
+    for name in (
+        "transformer_small",
+        "transformer_tiny",
+        "transformer_iwslt_de_en",
+        "label_smoothed_cross_entropy",
+        "inverse_sqrt",
+        "adam",
+        "nag",
+        "cosine",
+    ):
         assert name in plain.stdout
     assert "transformer_pico" not in plain.stdout
     extended = nmt("train", "--help", "--user-dir", str(plugin), "--arch", "transformer_pico")
@@ -118,15 +166,18 @@ def test_update_freq_2_equals_a_double_batch(reverse_data):
         torch.testing.assert_close(accumulated[name], param, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("extra, message", [
-    (["--arch", "transformer_huge"], "unknown architecture 'transformer_huge'; choose one of:"),
-    (["--criterion", "mse"], "unknown criterion 'mse'"),
-    (["--update-freq", "0"], "--update-freq must be >= 1"),
-    (["--lr", "-1"], "--lr must be positive"),
-    (["--max-tokens", "3"], "no training sentence fits --max-tokens 3"),
-    (["--bf16", "--fp16"], "contradict"),
-    (["--max-update", "abc"], "--max-update: invalid int value"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--arch", "transformer_huge"], "unknown architecture 'transformer_huge'; choose one of:"),
+        (["--criterion", "mse"], "unknown criterion 'mse'"),
+        (["--update-freq", "0"], "--update-freq must be >= 1"),
+        (["--lr", "-1"], "--lr must be positive"),
+        (["--max-tokens", "3"], "no training sentence fits --max-tokens 3"),
+        (["--bf16", "--fp16"], "contradict"),
+        (["--max-update", "abc"], "--max-update: invalid int value"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_code_2(reverse_data, tmp_path, extra, message):
     result = nmt(*base_args(reverse_data, tmp_path / "ckpt", "--max-update", "1", *extra))
     assert result.returncode == 2, result.stdout + result.stderr

@@ -21,11 +21,11 @@ runner = CliRunner()
 CONFIG = {"model": {"arch": "toy", "family": "toy", "params": {"dim": 4}}}
 
 
-def make_state(seed: int, config=CONFIG, shape=(3, 4)) -> dict:
+def make_state(seed: int, config=CONFIG, shape=(3, 4), target_symbol: str = "b") -> dict:
     gen = torch.Generator().manual_seed(seed)
     return {
         "config": config,
-        "dictionaries": {"src": {"symbols": ["a"]}, "tgt": {"symbols": [f"b{seed}"]}},
+        "dictionaries": {"src": {"symbols": ["a"]}, "tgt": {"symbols": [target_symbol]}},
         "text_processors": None,
         "model": {
             "w": torch.randn(shape, generator=gen),
@@ -91,6 +91,9 @@ def test_different_architectures_are_refused(tmp_path):
         average_checkpoints([a, b])
     with pytest.raises(UserError, match="shape"):
         average_checkpoints([a, c])
+    d = write(tmp_path, "d.pt", make_state(4, target_symbol="other"))
+    with pytest.raises(UserError, match="different dictionaries"):
+        average_checkpoints([a, d])
 
 
 def test_cli(tmp_path):

@@ -44,7 +44,7 @@ def test_fused_gradients_equal_autograd_across_chunks():
     reference = (1 - 0.1 - eps_i) * -logp.gather(1, target[:, None]).sum() + eps_i * -logp.sum()
     (0.3 * reference).backward()
     torch.testing.assert_close(loss, reference, rtol=1e-5, atol=1e-3)
-    for mine, theirs in zip(fused, (features.grad, weight.grad, bias.grad)):
+    for mine, theirs in zip(fused, (features.grad, weight.grad, bias.grad), strict=True):
         torch.testing.assert_close(mine, theirs, rtol=1e-4, atol=1e-5)
 
 
@@ -59,6 +59,8 @@ def test_no_grad_path_equals_grad_path():
 
 
 def test_summary_reports_base_2_and_perplexity():
-    logs = [{"loss": 2 * math.log(2) * 10, "nll_loss": math.log(2) * 10, "ntokens": 10, "nsentences": 2, "sample_size": 10}]
+    logs = [
+        {"loss": 2 * math.log(2) * 10, "nll_loss": math.log(2) * 10, "ntokens": 10, "nsentences": 2, "sample_size": 10}
+    ]
     stats = summarize(logs)
     assert math.isclose(stats["loss"], 2.0) and math.isclose(stats["nll_loss"], 1.0) and math.isclose(stats["ppl"], 2.0)

@@ -11,15 +11,23 @@ from toolkit.modules.multihead_attention import MultiheadAttention, _explicit_at
 from toolkit.registry import ARCHITECTURES
 
 SMALL = TransformerConfig(
-    encoder_embed_dim=32, encoder_ffn_embed_dim=64, encoder_layers=2, encoder_attention_heads=4,
-    decoder_embed_dim=32, decoder_ffn_embed_dim=64, decoder_layers=2, decoder_attention_heads=4,
+    encoder_embed_dim=32,
+    encoder_ffn_embed_dim=64,
+    encoder_layers=2,
+    encoder_attention_heads=4,
+    decoder_embed_dim=32,
+    decoder_ffn_embed_dim=64,
+    decoder_layers=2,
+    decoder_attention_heads=4,
 )
 
 
 def _model(**overrides):
     config = dataclasses.replace(SMALL, **overrides)
     torch.manual_seed(0)
-    model = build_model({"arch": "transformer", "family": "transformer", "params": dataclasses.asdict(config)}, 40, 40, 1, 2)
+    model = build_model(
+        {"arch": "transformer", "family": "transformer", "params": dataclasses.asdict(config)}, 40, 40, 1, 2
+    )
     return model.eval()
 
 
@@ -33,7 +41,9 @@ def _batch():
     return src, torch.tensor([5, 7, 7]), prev
 
 
-@pytest.mark.parametrize("overrides", [{}, {"normalize_before": True}, {"learned_pos": True}, {"share_all_embeddings": True}])
+@pytest.mark.parametrize(
+    "overrides", [{}, {"normalize_before": True}, {"learned_pos": True}, {"share_all_embeddings": True}]
+)
 def test_incremental_decoding_equals_full_forward(overrides):
     model = _model(**overrides)
     src, lengths, prev = _batch()
@@ -67,17 +77,28 @@ def test_reorder_state_follows_the_beam():
     with torch.no_grad():
         enc = model.encode(src, lengths)
         _, _, state = model.decode_step(prev[:, :1], enc, None)
-        lp_reordered, _, _ = model.decode_step(prev[order, :2], model.reorder_encoder_out(enc, order), model.reorder_state(state, order))
+        lp_reordered, _, _ = model.decode_step(
+            prev[order, :2], model.reorder_encoder_out(enc, order), model.reorder_state(state, order)
+        )
         lp, _, _ = model.decode_step(prev[:, :2], enc, state)
     torch.testing.assert_close(lp_reordered, lp[order])
 
 
 def test_presets_resolve_with_published_sizes():
-    expected = {"transformer_small": (3, 256, 4, 1024), "transformer_tiny": (4, 128, 4, 256),
-                "transformer": (6, 512, 8, 2048), "transformer_big": (6, 1024, 16, 4096)}
+    expected = {
+        "transformer_small": (3, 256, 4, 1024),
+        "transformer_tiny": (4, 128, 4, 256),
+        "transformer": (6, 512, 8, 2048),
+        "transformer_big": (6, 1024, 16, 4096),
+    }
     for name, (layers, dim, heads, ffn) in expected.items():
         _, config = ARCHITECTURES.resolve(name)
-        assert (config.encoder_layers, config.encoder_embed_dim, config.encoder_attention_heads, config.encoder_ffn_embed_dim) == (layers, dim, heads, ffn)
+        assert (
+            config.encoder_layers,
+            config.encoder_embed_dim,
+            config.encoder_attention_heads,
+            config.encoder_ffn_embed_dim,
+        ) == (layers, dim, heads, ffn)
     _, tiny = ARCHITECTURES.resolve("transformer_tiny")
     assert tiny.dropout == 0.3 and tiny.share_all_embeddings
     _, small = ARCHITECTURES.resolve("transformer_small")
@@ -98,7 +119,7 @@ def test_attention_matches_hand_computation():
         k, v = kv[..., :8], kv[..., 8:]
         heads = []
         for h in range(2):
-            qs, ks, vs = q[0, :, 4 * h: 4 * h + 4], k[0, :3, 4 * h: 4 * h + 4], v[0, :3, 4 * h: 4 * h + 4]
+            qs, ks, vs = q[0, :, 4 * h : 4 * h + 4], k[0, :3, 4 * h : 4 * h + 4], v[0, :3, 4 * h : 4 * h + 4]
             weights = torch.softmax(qs @ ks.T / 2.0, dim=-1)  # sqrt(head dim 4) = 2
             heads.append(weights @ vs)
         expected = torch.cat(heads, dim=-1) @ attention.out_proj.weight.T + attention.out_proj.bias
@@ -111,7 +132,9 @@ def test_explicit_attention_equals_sdpa(causal):
     q, k, v = (torch.randn(2, 2, 5, 4) for _ in range(3))
     mask = torch.ones(2, 1, 1, 5, dtype=torch.bool)
     mask[0, ..., 3:] = False
-    expected = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=None if causal else mask, is_causal=causal)
+    expected = torch.nn.functional.scaled_dot_product_attention(
+        q, k, v, attn_mask=None if causal else mask, is_causal=causal
+    )
     torch.testing.assert_close(_explicit_attention(q, k, v, None if causal else mask, 0.0, causal), expected)
 
 

@@ -29,15 +29,21 @@ class _ProjectionCriterion:
         """Returns the sum-reduced loss, the number of target tokens it sums over, and log values."""
         features, _ = model(batch.src_tokens, batch.src_lengths, batch.prev_output_tokens)
         keep = batch.target.ne(model.pad_index)
-        loss, nll = projection_loss(features[keep], model.output_weight, model.output_bias, batch.target[keep], self.epsilon)
+        loss, nll = projection_loss(
+            features[keep], model.output_weight, model.output_bias, batch.target[keep], self.epsilon
+        )
         sample_size = batch.ntokens
-        return loss, sample_size, {
-            "loss": float(loss.detach()),
-            "nll_loss": float(nll.detach()),
-            "ntokens": batch.ntokens,
-            "nsentences": batch.nsentences,
-            "sample_size": sample_size,
-        }
+        return (
+            loss,
+            sample_size,
+            {
+                "loss": float(loss.detach()),
+                "nll_loss": float(nll.detach()),
+                "ntokens": batch.ntokens,
+                "nsentences": batch.nsentences,
+                "sample_size": sample_size,
+            },
+        )
 
     __call__ = forward
 
@@ -67,4 +73,4 @@ def summarize(logs: list[dict]) -> dict:
     ntokens = sum(log["ntokens"] for log in logs) or 1
     loss = sum(log["loss"] for log in logs) / sample_size / math.log(2)
     nll = sum(log["nll_loss"] for log in logs) / ntokens / math.log(2)
-    return {"loss": loss, "nll_loss": nll, "ppl": 2**min(nll, 100.0), "ntokens": ntokens}
+    return {"loss": loss, "nll_loss": nll, "ppl": 2 ** min(nll, 100.0), "ntokens": ntokens}

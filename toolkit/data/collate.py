@@ -24,13 +24,18 @@ class Batch:
     ntokens: int
     nsentences: int
 
-    def to(self, device: torch.device | str) -> "Batch":
+    def to(self, device: torch.device | str) -> Batch:
         def move(t: torch.Tensor | None) -> torch.Tensor | None:
             return None if t is None else t.to(device, non_blocking=True)
 
         return Batch(
-            move(self.ids), move(self.src_tokens), move(self.src_lengths),
-            move(self.prev_output_tokens), move(self.target), self.ntokens, self.nsentences,
+            move(self.ids),
+            move(self.src_tokens),
+            move(self.src_lengths),
+            move(self.prev_output_tokens),
+            move(self.target),
+            self.ntokens,
+            self.nsentences,
         )
 
 

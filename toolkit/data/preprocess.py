@@ -127,6 +127,7 @@ def validate(config: PreprocessConfig) -> None:
         (not (config.bpe_codes and config.bpe_separate), "--bpe-codes gives one codes file; drop --bpe-separate"),
         (not (config.joined_dictionary and config.tgtdict), "--joined-dictionary uses --srcdict only; drop --tgtdict"),
         (not (config.joined_dictionary and config.monolingual), "--joined-dictionary needs a target language"),
+        (not (config.tgtdict and config.monolingual), "--tgtdict needs a target language (this run is monolingual)"),
     ]
     for ok, message in checks:
         if not ok:
@@ -161,7 +162,7 @@ def preprocess(config: PreprocessConfig) -> dict:
     bpe_codes_text = read_text(config.bpe_codes, "BPE codes") if config.bpe_codes else None
     given_dicts = _load_dictionaries(config)
     extras = {"bpe_codes": bpe_codes_text, "srcdict": given_dicts.get(config.source_lang), "tgtdict": None}
-    if config.tgtdict:
+    if config.tgtdict and not config.monolingual:
         extras["tgtdict"] = given_dicts[config.target_lang]
     fingerprint = {"format_version": FORMAT_VERSION, "config": config.recorded(), "inputs": _describe(inputs, extras)}
     done = check_destination(Path(config.destdir), fingerprint, config.overwrite)
@@ -171,7 +172,9 @@ def preprocess(config: PreprocessConfig) -> dict:
         tokenized = _tokenize(config, inputs, pool, stages)
         codes = _bpe_codes(config, tokenized, bpe_codes_text, stages)
         segmented = _segment(config, tokenized, codes, pool, stages)
-        dicts = given_dicts or _build_dictionaries(config, tokenized, segmented, stages)
+        # Build whatever --srcdict/--tgtdict did not supply.
+        missing = [lang for lang in config.languages if lang not in given_dicts]
+        dicts = {**(_build_dictionaries(config, tokenized, segmented, stages) if missing else {}), **given_dicts}
         with atomic_directory(config.destdir, overwrite=True) as tmp:
             splits = _binarize(config, tokenized, segmented, dicts, tmp, stages)
             meta = _write_metadata(config, fingerprint, codes, dicts, splits, tmp)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from toolkit.models import transformer  # noqa: F401,E402  (registers transformer presets)
 from toolkit.models.base import EncoderDecoderModel
 from toolkit.registry import ARCHITECTURES, config_from_dict, config_to_dict
-
-from toolkit.models import transformer  # noqa: F401,E402  (registers transformer presets)
 
 
 def model_config_to_dict(arch: str, config: Any) -> dict:
@@ -16,7 +15,9 @@ def model_config_to_dict(arch: str, config: Any) -> dict:
     return {"arch": arch, "family": entry.name, "params": config_to_dict(config)}
 
 
-def build_model(model_config: dict, src_vocab_size: int, tgt_vocab_size: int, pad_index: int, eos_index: int) -> EncoderDecoderModel:
+def build_model(
+    model_config: dict, src_vocab_size: int, tgt_vocab_size: int, pad_index: int, eos_index: int
+) -> EncoderDecoderModel:
     """Rebuild a model from the plain-data config stored in a checkpoint."""
     entry = ARCHITECTURES.get(model_config["family"])
     config = config_from_dict(entry.config_cls, model_config["params"])

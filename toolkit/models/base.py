@@ -38,7 +38,9 @@ class EncoderDecoderModel(nn.Module):
     eos_index: int = 2
 
     @classmethod
-    def build(cls, config: Any, src_vocab_size: int, tgt_vocab_size: int, pad_index: int, eos_index: int) -> "EncoderDecoderModel":
+    def build(
+        cls, config: Any, src_vocab_size: int, tgt_vocab_size: int, pad_index: int, eos_index: int
+    ) -> EncoderDecoderModel:
         """Build from a typed config and the dictionary sizes."""
         raise NotImplementedError
 

@@ -160,10 +160,17 @@ class TransformerModel(EncoderDecoderModel):
         self.decoder_scale = 1.0 if c.no_scale_embedding else math.sqrt(c.decoder_embed_dim)
 
     @classmethod
-    def build(cls, config: TransformerConfig, src_vocab_size: int, tgt_vocab_size: int, pad_index: int, eos_index: int) -> "TransformerModel":
+    def build(
+        cls, config: TransformerConfig, src_vocab_size: int, tgt_vocab_size: int, pad_index: int, eos_index: int
+    ) -> TransformerModel:
+        for name in ("dropout", "attention_dropout", "activation_dropout"):
+            if not 0.0 <= getattr(config, name) < 1.0:
+                raise ValueError(f"--{name.replace('_', '-')} must be in [0, 1), got {getattr(config, name)}")
         if config.share_all_embeddings:
             if src_vocab_size != tgt_vocab_size:
-                raise ValueError("--share-all-embeddings needs a joined dictionary (source and target vocabularies differ)")
+                raise ValueError(
+                    "--share-all-embeddings needs a joined dictionary (source and target vocabularies differ)"
+                )
             if config.encoder_embed_dim != config.decoder_embed_dim:
                 raise ValueError("--share-all-embeddings needs encoder and decoder embedding dims to be equal")
         return cls(config, src_vocab_size, tgt_vocab_size, pad_index, eos_index)
@@ -222,7 +229,9 @@ class TransformerModel(EncoderDecoderModel):
         attn = None
         last = len(self.decoder_layers) - 1
         for i, layer in enumerate(self.decoder_layers):
-            x, layer_attn = layer(x, encoder_out["cross_kv"][i], encoder_out["mask"], cache=state["layers"][i], need_attn=i == last)
+            x, layer_attn = layer(
+                x, encoder_out["cross_kv"][i], encoder_out["mask"], cache=state["layers"][i], need_attn=i == last
+            )
             attn = layer_attn if layer_attn is not None else attn
         if self.decoder_norm is not None:
             x = self.decoder_norm(x)
@@ -236,16 +245,24 @@ class TransformerModel(EncoderDecoderModel):
 @ARCHITECTURES.register_preset("transformer_big", base="transformer")
 def transformer_big() -> TransformerConfig:
     return TransformerConfig(
-        encoder_embed_dim=1024, encoder_ffn_embed_dim=4096, encoder_attention_heads=16,
-        decoder_embed_dim=1024, decoder_ffn_embed_dim=4096, decoder_attention_heads=16, dropout=0.3,
+        encoder_embed_dim=1024,
+        encoder_ffn_embed_dim=4096,
+        encoder_attention_heads=16,
+        decoder_embed_dim=1024,
+        decoder_ffn_embed_dim=4096,
+        decoder_attention_heads=16,
+        dropout=0.3,
     )
 
 
 @ARCHITECTURES.register_preset("transformer_iwslt_de_en", base="transformer")
 def transformer_iwslt_de_en() -> TransformerConfig:
     return TransformerConfig(
-        encoder_ffn_embed_dim=1024, encoder_attention_heads=4,
-        decoder_ffn_embed_dim=1024, decoder_attention_heads=4, dropout=0.3,
+        encoder_ffn_embed_dim=1024,
+        encoder_attention_heads=4,
+        decoder_ffn_embed_dim=1024,
+        decoder_attention_heads=4,
+        dropout=0.3,
     )
 
 
@@ -253,9 +270,16 @@ def transformer_iwslt_de_en() -> TransformerConfig:
 def transformer_small() -> TransformerConfig:
     """3+3 layers, dim 256, 4 heads, FFN 1024, shared embeddings: a CPU workhorse."""
     return TransformerConfig(
-        encoder_embed_dim=256, encoder_ffn_embed_dim=1024, encoder_layers=3, encoder_attention_heads=4,
-        decoder_embed_dim=256, decoder_ffn_embed_dim=1024, decoder_layers=3, decoder_attention_heads=4,
-        dropout=0.3, share_all_embeddings=True,
+        encoder_embed_dim=256,
+        encoder_ffn_embed_dim=1024,
+        encoder_layers=3,
+        encoder_attention_heads=4,
+        decoder_embed_dim=256,
+        decoder_ffn_embed_dim=1024,
+        decoder_layers=3,
+        decoder_attention_heads=4,
+        dropout=0.3,
+        share_all_embeddings=True,
     )
 
 
@@ -263,7 +287,14 @@ def transformer_small() -> TransformerConfig:
 def transformer_tiny() -> TransformerConfig:
     """4+4 layers, dim 128, 4 heads, FFN 256, dropout 0.3, shared embeddings (Multi30k, 41.02 BLEU en-de)."""
     return TransformerConfig(
-        encoder_embed_dim=128, encoder_ffn_embed_dim=256, encoder_layers=4, encoder_attention_heads=4,
-        decoder_embed_dim=128, decoder_ffn_embed_dim=256, decoder_layers=4, decoder_attention_heads=4,
-        dropout=0.3, share_all_embeddings=True,
+        encoder_embed_dim=128,
+        encoder_ffn_embed_dim=256,
+        encoder_layers=4,
+        encoder_attention_heads=4,
+        decoder_embed_dim=128,
+        decoder_ffn_embed_dim=256,
+        decoder_layers=4,
+        decoder_attention_heads=4,
+        dropout=0.3,
+        share_all_embeddings=True,
     )

@@ -101,7 +101,9 @@ class MultiheadAttention(nn.Module):
         B, _, T, _ = out.shape
         return self.out_proj(out.transpose(1, 2).reshape(B, T, self.dim))
 
-    def attention_weights(self, query: torch.Tensor, memory_kv: tuple[torch.Tensor, torch.Tensor], attn_mask: torch.Tensor | None) -> torch.Tensor:
+    def attention_weights(
+        self, query: torch.Tensor, memory_kv: tuple[torch.Tensor, torch.Tensor], attn_mask: torch.Tensor | None
+    ) -> torch.Tensor:
         """Head-averaged attention probabilities (B, T, S), for alignments and plots."""
         q = self._split(self.q_proj(query))
         k, _ = memory_kv

@@ -45,8 +45,12 @@ def build_adam(config: AdamConfig, params) -> torch.optim.Optimizer:
     _check_lr(config.lr)
     # foreach keeps the update to a few vectorised kernels per step.
     return torch.optim.AdamW(
-        params, lr=config.lr, betas=_betas(config.adam_betas), eps=config.adam_eps,
-        weight_decay=config.weight_decay, foreach=True,
+        params,
+        lr=config.lr,
+        betas=_betas(config.adam_betas),
+        eps=config.adam_eps,
+        weight_decay=config.weight_decay,
+        foreach=True,
     )
 
 
@@ -68,4 +72,6 @@ class NAGConfig:
 def build_nag(config: NAGConfig, params) -> torch.optim.Optimizer:
     """SGD with Nesterov momentum (the ConvS2S optimizer)."""
     _check_lr(config.lr)
-    return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay, nesterov=True)
+    return torch.optim.SGD(
+        params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay, nesterov=True
+    )

@@ -14,8 +14,8 @@ from pathlib import Path
 from sacrebleu.metrics import BLEU, CHRF, TER
 from sacrebleu.metrics.base import Metric
 
+from toolkit.data.inputs import read_lines as read_input_lines
 from toolkit.errors import UserError
-from toolkit.fileio import open_text
 
 METRICS = ("bleu", "chrf", "ter")
 TOKENIZERS = tuple(BLEU.TOKENIZERS) + ("moses",)
@@ -74,8 +74,8 @@ def parse_generate_output(lines: Sequence[str]) -> tuple[list[str], list[str]] |
 
 
 def read_lines(path: str | Path) -> list[str]:
-    with open_text(path) as handle:
-        return [line.rstrip("\n") for line in handle]
+    """Lines of a UTF-8 (optionally gzipped) file; bad bytes are one UserError naming file and line."""
+    return read_input_lines(Path(path)).lines
 
 
 def read_system(path: str | Path) -> tuple[list[str], list[str] | None]:

@@ -45,6 +45,8 @@ def _last(directory: Path, n: int, pattern: re.Pattern, key, kind: str) -> list[
 def _check_compatible(reference: dict, state: dict, ref_path: Path, path: Path) -> None:
     if reference["config"].get("model") != state["config"].get("model"):
         raise UserError(f"cannot average {path} with {ref_path}: different model configurations")
+    if reference.get("dictionaries") != state.get("dictionaries"):
+        raise UserError(f"cannot average {path} with {ref_path}: trained with different dictionaries")
     ref_model, model = reference["model"], state["model"]
     if set(ref_model) != set(model):
         diff = sorted(set(ref_model) ^ set(model))

@@ -73,7 +73,9 @@ def load_model_for_inference(path: str | os.PathLike) -> LoadedModel:
     try:
         src_dict = Dictionary.from_state(state["dictionaries"]["src"])
         tgt_dict = Dictionary.from_state(state["dictionaries"]["tgt"])
-        model = build_model(state["config"]["model"], len(src_dict), len(tgt_dict), tgt_dict.pad_index, tgt_dict.eos_index)
+        model = build_model(
+            state["config"]["model"], len(src_dict), len(tgt_dict), tgt_dict.pad_index, tgt_dict.eos_index
+        )
         model.load_state_dict(state["model"])
     except UserError:
         raise

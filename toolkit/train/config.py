@@ -18,41 +18,68 @@ class TrainConfig:
     update_freq: int = field(default=1, metadata={"help": "accumulate gradients over N batches per update"})
     max_epoch: int = field(default=0, metadata={"help": "stop after this epoch (0: no limit)"})
     max_update: int = field(default=0, metadata={"help": "stop after this many updates (0: no limit)"})
-    stop_time_minutes: float = field(default=0.0, metadata={"help": "stop (and save) after this much training time (0: no limit)"})
+    stop_time_minutes: float = field(
+        default=0.0, metadata={"help": "stop (and save) after this much training time (0: no limit)"}
+    )
     clip_norm: float = field(default=0.0, metadata={"help": "clip gradients to this global norm (0: off)"})
     seed: int = field(default=1, metadata={"help": "random seed (batch order, initialisation, dropout)"})
     bf16: bool = field(default=False, metadata={"help": "bf16 autocast (CPU AMX or GPU)"})
     fp16: bool = field(default=False, metadata={"help": "fp16 with dynamic loss scaling (GPU only)"})
     device: str = field(default="auto", metadata={"help": "cpu, cuda, cuda:N or auto"})
     threads: int = field(default=0, metadata={"help": "CPU threads for torch (0: torch's default)"})
-    validate_interval_updates: int = field(default=0, metadata={"help": "also validate every N updates (0: per epoch only)"})
+    validate_interval_updates: int = field(
+        default=0, metadata={"help": "also validate every N updates (0: per epoch only)"}
+    )
     save_interval_updates: int = field(default=0, metadata={"help": "save checkpoint_E_U.pt every N updates (0: off)"})
     keep_last_epochs: int = field(default=-1, metadata={"help": "keep only the last N epoch checkpoints (-1: all)"})
-    keep_interval_updates: int = field(default=-1, metadata={"help": "keep only the last N update checkpoints (-1: all)"})
+    keep_interval_updates: int = field(
+        default=-1, metadata={"help": "keep only the last N update checkpoints (-1: all)"}
+    )
     no_save: bool = field(default=False, metadata={"help": "write no checkpoints"})
     no_epoch_checkpoints: bool = field(default=False, metadata={"help": "keep only checkpoint_last/best"})
-    patience: int = field(default=-1, metadata={"help": "stop after N validations without improvement (-1: off)"})
-    restore_file: str = field(default="checkpoint_last.pt", metadata={"help": "checkpoint to start from (relative to --save-dir)"})
-    reset_optimizer: bool = field(default=False, metadata={"help": "load only the weights of --restore-file (fine-tuning)"})
-    best_checkpoint_metric: str = field(default="loss", metadata={"help": "validation metric for checkpoint_best.pt: loss, nll_loss or ppl"})
-    maximize_best_checkpoint_metric: bool = field(default=False, metadata={"help": "higher is better for the best metric"})
+    patience: int = field(
+        default=-1, metadata={"help": "stop after N validations in a row without improvement (0 or -1: off)"}
+    )
+    restore_file: str = field(
+        default="checkpoint_last.pt", metadata={"help": "checkpoint to start from (relative to --save-dir)"}
+    )
+    reset_optimizer: bool = field(
+        default=False, metadata={"help": "load only the weights of --restore-file (fine-tuning)"}
+    )
+    best_checkpoint_metric: str = field(
+        default="loss", metadata={"help": "validation metric for checkpoint_best.pt: loss, nll_loss or ppl"}
+    )
+    maximize_best_checkpoint_metric: bool = field(
+        default=False, metadata={"help": "higher is better for the best metric"}
+    )
     log_format: str = field(default="auto", metadata={"help": "auto, progress, simple or json"})
     log_interval: int = field(default=100, metadata={"help": "updates between plain log lines"})
     max_nonfinite: int = field(default=5, metadata={"help": "stop after this many consecutive non-finite losses"})
-    user_dir: str | None = field(default=None, metadata={"help": "import this module/package first (your own registrations)"})
+    user_dir: str | None = field(
+        default=None, metadata={"help": "import this module/package first (your own registrations)"}
+    )
 
     def validate(self) -> None:
         """Reject nonsense values with a message naming the flag."""
         checks = [
             (self.max_tokens is None or self.max_tokens > 0, f"--max-tokens must be positive, got {self.max_tokens}"),
-            (self.max_sentences is None or self.max_sentences > 0, f"--max-sentences must be positive, got {self.max_sentences}"),
+            (
+                self.max_sentences is None or self.max_sentences > 0,
+                f"--max-sentences must be positive, got {self.max_sentences}",
+            ),
             (self.max_tokens is not None or self.max_sentences is not None, "give --max-tokens or --max-sentences"),
             (self.update_freq >= 1, f"--update-freq must be >= 1, got {self.update_freq}"),
             (self.max_epoch >= 0 and self.max_update >= 0, "--max-epoch and --max-update must be >= 0"),
             (self.clip_norm >= 0, f"--clip-norm must be >= 0, got {self.clip_norm}"),
             (not (self.bf16 and self.fp16), "--bf16 and --fp16 contradict each other; pick one"),
-            (self.log_format in ("auto", "progress", "simple", "json"), f"--log-format must be auto, progress, simple or json, got {self.log_format!r}"),
-            (self.best_checkpoint_metric in ("loss", "nll_loss", "ppl"), f"--best-checkpoint-metric must be loss, nll_loss or ppl, got {self.best_checkpoint_metric!r}"),
+            (
+                self.log_format in ("auto", "progress", "simple", "json"),
+                f"--log-format must be auto, progress, simple or json, got {self.log_format!r}",
+            ),
+            (
+                self.best_checkpoint_metric in ("loss", "nll_loss", "ppl"),
+                f"--best-checkpoint-metric must be loss, nll_loss or ppl, got {self.best_checkpoint_metric!r}",
+            ),
             (self.log_interval > 0, f"--log-interval must be positive, got {self.log_interval}"),
             (self.max_nonfinite >= 1, f"--max-nonfinite must be >= 1, got {self.max_nonfinite}"),
         ]

@@ -76,7 +76,7 @@ def _text_processors(task) -> dict | None:
 
         processors = load_text_processors(task.data_dir)
         return {"src": processors[task.src_lang].to_state(), "tgt": processors[task.tgt_lang].to_state()}
-    except Exception:  # a data dir without recorded preprocessing still trains
+    except (UserError, KeyError, OSError):  # a data dir without recorded preprocessing still trains
         return None
 
 
@@ -91,14 +91,27 @@ class TrainingRun:
         if cfg.fp16 and self.device.type != "cuda":
             raise UserError("--fp16 needs a GPU; on the CPU use --bf16")
         self.task, self.model, self.criterion, self.optimizer, self.scheduler = build_components(setup, self.device)
-        self.trainer = Trainer(self.model, self.criterion, self.optimizer, self.scheduler, self.device,
-                               cfg.bf16, cfg.fp16, cfg.clip_norm, cfg.max_nonfinite)
+        # Record the languages the task inferred, so the checkpoint alone names them.
+        setup.task.source_lang, setup.task.target_lang = self.task.src_lang, self.task.tgt_lang
+        self.trainer = Trainer(
+            self.model,
+            self.criterion,
+            self.optimizer,
+            self.scheduler,
+            self.device,
+            cfg.bf16,
+            cfg.fp16,
+            cfg.clip_norm,
+            cfg.max_nonfinite,
+        )
         self.train_data = self.task.load_split(self.setup.task.train_subset)
         self.valid_data = self.task.load_split(self.setup.task.valid_subset)
         self.save_dir = Path(cfg.save_dir)
         self.save_dir.mkdir(parents=True, exist_ok=True)
         self.position = Position()
-        self.reporter = ProgressReporter(cfg.log_format, cfg.log_interval, None if cfg.no_save else self.save_dir / "train_log.jsonl")
+        self.reporter = ProgressReporter(
+            cfg.log_format, cfg.log_interval, None if cfg.no_save else self.save_dir / "train_log.jsonl"
+        )
         self.static_state = {
             "config": setup.to_dict(),
             "dictionaries": {"src": self.task.src_dict.to_state(), "tgt": self.task.tgt_dict.to_state()},
@@ -117,16 +130,20 @@ class TrainingRun:
             optimizer=self.optimizer.state_dict(),
             lr_scheduler=self.scheduler.state_dict(),
             trainer_state={
-                "epoch": p.epoch, "batch_in_epoch": p.batch_in_epoch, "best": p.best,
-                "bad_validations": p.bad_validations, "train_seconds": p.train_seconds,
-                "trainer": self.trainer.state_dict(), "rng": rng,
+                "epoch": p.epoch,
+                "batch_in_epoch": p.batch_in_epoch,
+                "best": p.best,
+                "bad_validations": p.bad_validations,
+                "train_seconds": p.train_seconds,
+                "trainer": self.trainer.state_dict(),
+                "rng": rng,
             },
         )
 
     def restore(self) -> None:
         cfg = self.cfg
         path = Path(cfg.restore_file)
-        if not path.is_absolute() and not path.exists():
+        if cfg.restore_file == "checkpoint_last.pt" or (not path.is_absolute() and not path.exists()):
             path = self.save_dir / cfg.restore_file
         if not path.exists():
             if cfg.restore_file != "checkpoint_last.pt":
@@ -137,21 +154,38 @@ class TrainingRun:
             self.model.load_state_dict(state["model"])
         except (RuntimeError, KeyError) as error:
             first = str(error).strip().splitlines()[0][:160]
-            raise UserError(f"{path}: incompatible checkpoint for --arch {cfg.arch} ({first}); "
-                            "use another --save-dir or --restore-file") from None
+            raise UserError(
+                f"{path}: incompatible checkpoint for --arch {cfg.arch} ({first}); "
+                "use another --save-dir or --restore-file"
+            ) from None
         if cfg.reset_optimizer:
             self.reporter.message(f"loaded weights from {path} (optimizer and counters reset)")
             return
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["lr_scheduler"])
+        if not state.get("optimizer") or not state.get("trainer_state"):
+            raise UserError(
+                f"{path} holds weights only (an averaged or inference checkpoint); "
+                "add --reset-optimizer to start training from it"
+            )
+        try:
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["lr_scheduler"])
+        except (ValueError, KeyError) as error:
+            raise UserError(
+                f"{path}: optimizer or schedule state does not fit --optimizer {cfg.optimizer} / "
+                f"--lr-scheduler {cfg.lr_scheduler} ({error}); add --reset-optimizer"
+            ) from None
         ts = state["trainer_state"]
         self.trainer.load_state_dict(ts["trainer"])
-        self.position = Position(ts["epoch"], ts["batch_in_epoch"], ts["best"], ts["bad_validations"], ts["train_seconds"])
+        self.position = Position(
+            ts["epoch"], ts["batch_in_epoch"], ts["best"], ts["bad_validations"], ts["train_seconds"]
+        )
         torch.set_rng_state(ts["rng"]["torch"])
         if "cuda" in ts["rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(ts["rng"]["cuda"])
-        self.reporter.message(f"resumed from {path}: epoch {self.position.epoch}, "
-                              f"{self.position.batch_in_epoch} batches in, update {self.trainer.num_updates}")
+        self.reporter.message(
+            f"resumed from {path}: epoch {self.position.epoch}, "
+            f"{self.position.batch_in_epoch} batches in, update {self.trainer.num_updates}"
+        )
 
     def save(self, end_of_epoch: bool, improved: bool) -> None:
         if self.cfg.no_save:
@@ -170,14 +204,21 @@ class TrainingRun:
         for name in copies:
             with atomic_path(self.save_dir / name) as tmp:
                 shutil.copyfile(last, tmp)
-        for path in retention.to_delete(retention.epoch_checkpoints(self.save_dir), self.cfg.keep_last_epochs) + \
-                retention.to_delete(retention.update_checkpoints(self.save_dir), self.cfg.keep_interval_updates):
+        for path in retention.to_delete(
+            retention.epoch_checkpoints(self.save_dir), self.cfg.keep_last_epochs
+        ) + retention.to_delete(retention.update_checkpoints(self.save_dir), self.cfg.keep_interval_updates):
             path.unlink(missing_ok=True)
 
     # --- validation ------------------------------------------------------------------
-    def validate(self) -> tuple[dict, bool]:
-        plan = plan_batches(self.valid_data.src_sizes, self.valid_data.tgt_sizes, self.cfg.max_tokens,
-                            self.cfg.max_sentences, self.model.max_positions(), shuffle=False)
+    def validate(self, epoch: int | None = None) -> tuple[dict, bool]:
+        plan = plan_batches(
+            self.valid_data.src_sizes,
+            self.valid_data.tgt_sizes,
+            self.cfg.max_tokens,
+            self.cfg.max_sentences,
+            self.model.max_positions(),
+            shuffle=False,
+        )
         logs = [self.trainer.valid_step(self.valid_data.batch(b)) for b in plan.batches]
         stats = summarize(logs)
         value = stats[self.cfg.best_checkpoint_metric]
@@ -186,9 +227,17 @@ class TrainingRun:
             self.position.best, self.position.bad_validations = value, 0
         else:
             self.position.bad_validations += 1
-        self.reporter.event({"type": "valid", "epoch": self.position.epoch, "update": self.trainer.num_updates,
-                             "loss": stats["loss"], "nll_loss": stats["nll_loss"], "ppl": stats["ppl"],
-                             "best_" + self.cfg.best_checkpoint_metric: self.position.best})
+        self.reporter.event(
+            {
+                "type": "valid",
+                "epoch": epoch or self.position.epoch,
+                "update": self.trainer.num_updates,
+                "loss": stats["loss"],
+                "nll_loss": stats["nll_loss"],
+                "ppl": stats["ppl"],
+                "best_" + self.cfg.best_checkpoint_metric: self.position.best,
+            }
+        )
         return stats, improved
 
     # --- the loop --------------------------------------------------------------------
@@ -201,7 +250,7 @@ class TrainingRun:
             return "max_update"
         if cfg.stop_time_minutes and p.train_seconds >= cfg.stop_time_minutes * 60:
             return "stop_time"
-        if cfg.patience >= 0 and p.bad_validations > cfg.patience:
+        if cfg.patience > 0 and p.bad_validations >= cfg.patience:
             return "patience"
         return None
 
@@ -212,15 +261,26 @@ class TrainingRun:
         self._clock = now
 
     def _epoch_plan(self, epoch: int):
-        plan = plan_batches(self.train_data.src_sizes, self.train_data.tgt_sizes, self.cfg.max_tokens,
-                            self.cfg.max_sentences, self.model.max_positions(), seed=self.cfg.seed, epoch=epoch)
+        plan = plan_batches(
+            self.train_data.src_sizes,
+            self.train_data.tgt_sizes,
+            self.cfg.max_tokens,
+            self.cfg.max_sentences,
+            self.model.max_positions(),
+            seed=self.cfg.seed,
+            epoch=epoch,
+        )
         if not plan.batches:
-            raise UserError(f"no training sentence fits --max-tokens {self.cfg.max_tokens} "
-                            f"and the model's maximum length {self.model.max_positions()}")
+            raise UserError(
+                f"no training sentence fits --max-tokens {self.cfg.max_tokens} "
+                f"and the model's maximum length {self.model.max_positions()}"
+            )
         if plan.skipped and not self._warned_skips:
             self._warned_skips = True
-            self.reporter.message(f"warning: skipping {plan.skipped} training sentences longer than "
-                                  f"--max-tokens {self.cfg.max_tokens} or the model's maximum positions")
+            self.reporter.message(
+                f"warning: skipping {plan.skipped} training sentences longer than "
+                f"--max-tokens {self.cfg.max_tokens} or the model's maximum positions"
+            )
         return plan.batches
 
     def run(self) -> TrainSummary:
@@ -229,9 +289,11 @@ class TrainingRun:
         self._clock = time.perf_counter()
         self._warned_skips = False
         params = sum(p.numel() for p in self.model.parameters())
-        self.reporter.message(f"model {cfg.arch}: {params:,} parameters; training on {self.device}"
-                              f"{' (bf16)' if cfg.bf16 else ' (fp16)' if cfg.fp16 else ''}; "
-                              f"{len(self.train_data)} training sentences")
+        self.reporter.message(
+            f"model {cfg.arch}: {params:,} parameters; training on {self.device}"
+            f"{' (bf16)' if cfg.bf16 else ' (fp16)' if cfg.fp16 else ''}; "
+            f"{len(self.train_data)} training sentences"
+        )
         stopped_by = "max_epoch"
         with _StopFlag() as stop:
             while not cfg.max_epoch or self.position.epoch <= cfg.max_epoch:
@@ -241,8 +303,13 @@ class TrainingRun:
                 stopped_by = "max_epoch"
         self.reporter.end_epoch()
         best = self.save_dir / "checkpoint_best.pt"
-        summary = TrainSummary(best if best.exists() else None, self.position.best, self.trainer.num_updates,
-                               self.position.epoch, stopped_by)
+        summary = TrainSummary(
+            best if best.exists() else None,
+            self.position.best,
+            self.trainer.num_updates,
+            self.position.epoch,
+            stopped_by,
+        )
         if summary.best_checkpoint and self.position.best is not None:
             where = f"{best} (valid {cfg.best_checkpoint_metric} {self.position.best:.4f})"
         else:
@@ -253,7 +320,9 @@ class TrainingRun:
     def _run_epoch(self, stop: _StopFlag) -> str:
         cfg, p = self.cfg, self.position
         batches = self._epoch_plan(p.epoch)
-        self.reporter.begin_epoch(p.epoch, math.ceil(len(batches) / cfg.update_freq), p.batch_in_epoch // cfg.update_freq)
+        self.reporter.begin_epoch(
+            p.epoch, math.ceil(len(batches) / cfg.update_freq), p.batch_in_epoch // cfg.update_freq
+        )
         last_log = time.perf_counter()
         while p.batch_in_epoch < len(batches):
             reason = self._stop_reason(stop)
@@ -263,7 +332,9 @@ class TrainingRun:
             result = self.trainer.train_step([self.train_data.batch(b) for b in group])
             p.batch_in_epoch += len(group)
             if result.skipped:
-                self.reporter.message(f"warning: update {self.trainer.num_updates + 1} skipped (non-finite loss or gradient)")
+                self.reporter.message(
+                    f"warning: update {self.trainer.num_updates + 1} skipped (non-finite loss or gradient)"
+                )
                 continue
             now = time.perf_counter()
             self._log_update(result, now - last_log)
@@ -278,7 +349,7 @@ class TrainingRun:
         p.epoch += 1
         p.batch_in_epoch = 0
         self.reporter.end_epoch()
-        stats, improved = self.validate()
+        stats, improved = self.validate(epoch=p.epoch - 1)
         self.scheduler.step_epoch(p.epoch - 1, stats["loss"])
         self._sync_time()
         self.save(end_of_epoch=True, improved=improved)
@@ -287,10 +358,20 @@ class TrainingRun:
     def _log_update(self, result, seconds: float) -> None:
         stats = summarize(result.logs)
         seconds = max(seconds, 1e-9)
-        self.reporter.update({"type": "train", "epoch": self.position.epoch, "update": self.trainer.num_updates,
-                              "loss": stats["loss"], "nll_loss": stats["nll_loss"], "ppl": stats["ppl"],
-                              "wps": stats["ntokens"] / seconds, "ups": 1.0 / seconds,
-                              "lr": self.scheduler.lr, "gnorm": result.grad_norm})
+        self.reporter.update(
+            {
+                "type": "train",
+                "epoch": self.position.epoch,
+                "update": self.trainer.num_updates,
+                "loss": stats["loss"],
+                "nll_loss": stats["nll_loss"],
+                "ppl": stats["ppl"],
+                "wps": stats["ntokens"] / seconds,
+                "ups": 1.0 / seconds,
+                "lr": self.scheduler.lr,
+                "gnorm": result.grad_norm,
+            }
+        )
 
     def _finish_midway(self, reason: str) -> str:
         self.reporter.end_epoch()

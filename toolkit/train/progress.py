@@ -36,8 +36,13 @@ class ProgressReporter:
             return
         self.end_epoch()
         self.bar = Progress(
-            TextColumn(f"epoch {epoch:03d}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[stats]}"), TimeRemainingColumn(), console=self.console, transient=False,
+            TextColumn(f"epoch {epoch:03d}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[stats]}"),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=False,
         )
         self.bar.start()
         self.task = self.bar.add_task("train", total=total_updates, completed=done, stats="")
@@ -45,7 +50,10 @@ class ProgressReporter:
     def update(self, record: dict, advance: int = 1) -> None:
         self._write_file(record)
         if self.format == "progress" and self.bar is not None:
-            stats = f"loss {record['loss']:.3f} ppl {record['ppl']:.1f} wps {record['wps']:.0f} ups {record['ups']:.2f} lr {record['lr']:.2e} gnorm {record['gnorm']:.2f}"
+            stats = (
+                f"loss {record['loss']:.3f} ppl {record['ppl']:.1f} wps {record['wps']:.0f} "
+                f"ups {record['ups']:.2f} lr {record['lr']:.2e} gnorm {record['gnorm']:.2f}"
+            )
             self.bar.update(self.task, advance=advance, stats=stats)
         elif record["update"] % self.log_interval == 0:
             self._print(record)

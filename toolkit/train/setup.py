@@ -52,7 +52,9 @@ def import_user_dir(path: str | None) -> None:
     name = f"nmt_user_{target.stem}"
     if name in sys.modules:
         return
-    spec = importlib.util.spec_from_file_location(name, init, submodule_search_locations=[str(target)] if target.is_dir() else None)
+    spec = importlib.util.spec_from_file_location(
+        name, init, submodule_search_locations=[str(target)] if target.is_dir() else None
+    )
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
@@ -75,13 +77,19 @@ def build_components(setup: TrainingSetup, device: torch.device):
     task = TASKS.get(setup.train.task).cls(setup.task)
     entry = ARCHITECTURES.get(setup.train.arch)
     if getattr(setup.model, "share_all_embeddings", False) and task.src_dict != task.tgt_dict:
-        raise UserError("--share-all-embeddings needs one joined dictionary, but the source and target "
-                        f"dictionaries in {task.data_dir} differ (preprocess with --joined-dictionary)")
+        raise UserError(
+            "--share-all-embeddings needs one joined dictionary, but the source and target "
+            f"dictionaries in {task.data_dir} differ (preprocess with --joined-dictionary)"
+        )
     try:
-        model = entry.cls.build(setup.model, len(task.src_dict), len(task.tgt_dict), task.tgt_dict.pad_index, task.tgt_dict.eos_index)
+        model = entry.cls.build(
+            setup.model, len(task.src_dict), len(task.tgt_dict), task.tgt_dict.pad_index, task.tgt_dict.eos_index
+        )
         criterion = CRITERIONS.get(setup.train.criterion).cls(setup.criterion)
         model.to(device)
-        optimizer = OPTIMIZERS.get(setup.train.optimizer).cls(setup.optimizer, [p for p in model.parameters() if p.requires_grad])
+        optimizer = OPTIMIZERS.get(setup.train.optimizer).cls(
+            setup.optimizer, [p for p in model.parameters() if p.requires_grad]
+        )
         scheduler = SCHEDULERS.get(setup.train.lr_scheduler).cls(setup.lr_scheduler, optimizer, setup.optimizer.lr)
     except ValueError as error:
         raise UserError(str(error)) from None

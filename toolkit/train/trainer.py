@@ -29,8 +29,18 @@ class StepResult:
 
 
 class Trainer:
-    def __init__(self, model, criterion, optimizer, scheduler, device: torch.device,
-                 bf16: bool = False, fp16: bool = False, clip_norm: float = 0.0, max_nonfinite: int = 5) -> None:
+    def __init__(
+        self,
+        model,
+        criterion,
+        optimizer,
+        scheduler,
+        device: torch.device,
+        bf16: bool = False,
+        fp16: bool = False,
+        clip_norm: float = 0.0,
+        max_nonfinite: int = 5,
+    ) -> None:
         self.model, self.criterion = model, criterion
         self.optimizer, self.scheduler = optimizer, scheduler
         self.device = device
@@ -90,8 +100,10 @@ class Trainer:
             return StepResult(logs, math.nan, skipped=True)
         self.nonfinite_in_a_row += 1
         if self.nonfinite_in_a_row >= self.max_nonfinite:
-            raise TrainingDiverged(f"training diverged: {reason}, {self.nonfinite_in_a_row} in a row; "
-                                   "no checkpoint written (try a lower --lr or --clip-norm)")
+            raise TrainingDiverged(
+                f"training diverged: {reason}, {self.nonfinite_in_a_row} in a row; "
+                "no checkpoint written (try a lower --lr or --clip-norm)"
+            )
         return StepResult(logs, math.nan, skipped=True)
 
     @torch.no_grad()
