@@ -89,21 +89,35 @@ def test_tiny_transformer_learns_to_reverse(reverse_data, tmp_path):
 
 
 def test_killed_mid_epoch_and_resumed_equals_uninterrupted(reverse_data, tmp_path):
+    import shutil
+
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     args = ("--max-update", "30", "--dropout", "0.1", "--save-interval-updates", "5")
     assert nmt(*base_args(reverse_data, straight, *args)).returncode == 0
-    # Stop mid-epoch at update 13 (not a save interval), then rerun the same command.
     first = nmt(
         *base_args(reverse_data, resumed, "--max-update", "13", "--dropout", "0.1", "--save-interval-updates", "5")
     )
     assert first.returncode == 0, first.stderr
+    # A kill -9 at update 13 leaves the mid-epoch checkpoint of update 10 as the last complete one.
+    shutil.copyfile(resumed / "checkpoint_1_10.pt", resumed / "checkpoint_last.pt")
     second = nmt(*base_args(reverse_data, resumed, *args))
     assert second.returncode == 0, second.stderr
-    assert "resumed from" in second.stdout
+    assert "resumed from" in second.stdout and "update 10" in second.stdout
     a, b = train_log(straight), train_log(resumed)
     assert sorted(a) == sorted(b) == list(range(1, 31))
-    for update in range(14, 31):
+    for update in range(11, 31):
         assert a[update] == pytest.approx(b[update], rel=1e-5, abs=1e-6), f"update {update} differs after resume"
+
+
+def test_patience_stops_after_n_validations_without_improvement(reverse_data, tmp_path):
+    # Loss falls every epoch here, so "higher is better" never improves after the first validation.
+    result = nmt(
+        *base_args(reverse_data, tmp_path, "--patience", "2", "--maximize-best-checkpoint-metric", "--max-epoch", "10")
+    )
+    assert result.returncode == 0, result.stderr
+    assert "done (patience)" in result.stdout
+    valid = [json.loads(x) for x in (tmp_path / "train_log.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in valid if r["type"] == "valid"] == [1, 2, 3]
 
 
 def test_ctrl_c_saves_and_the_rerun_resumes(reverse_data, tmp_path):

@@ -75,6 +75,8 @@ def parse_generate_output(lines: Sequence[str]) -> tuple[list[str], list[str]] |
 
 def read_lines(path: str | Path) -> list[str]:
     """Lines of a UTF-8 (optionally gzipped) file; bad bytes are one UserError naming file and line."""
+    if not Path(path).is_file():
+        raise UserError(f"file not found: {path}")
     return read_input_lines(Path(path)).lines
 
 
@@ -101,7 +103,10 @@ def build_metrics(config: ScoreConfig, sentence_level: bool = False) -> dict[str
     lowercase = config.lowercase or moses
     make = {
         "bleu": lambda: BLEU(
-            lowercase=lowercase, tokenize="none" if moses else config.tokenize, effective_order=sentence_level
+            lowercase=lowercase,
+            tokenize="none" if moses else config.tokenize,
+            effective_order=sentence_level,
+            force=moses,  # the text is Moses-tokenized on purpose: no "forgot to detokenize" warning
         ),
         "chrf": lambda: CHRF(lowercase=lowercase),
         "ter": lambda: TER(case_sensitive=not lowercase),
