@@ -17,19 +17,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from _machine import cpu_name  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from toolkit.data.preprocess import PreprocessConfig, preprocess  # noqa: E402
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main() -> None:

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import resource
 import sys
 import time
 from pathlib import Path
 
 import torch
+from _machine import cpu_name  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -32,16 +32,6 @@ from toolkit.tasks.translation import TranslationConfig  # noqa: E402
 from toolkit.train.config import TrainConfig  # noqa: E402
 from toolkit.train.setup import TrainingSetup, build_components  # noqa: E402
 from toolkit.train.trainer import Trainer  # noqa: E402
-
-
-def cpu_name() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def measure(
