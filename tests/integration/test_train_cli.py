@@ -17,7 +17,7 @@ from tests.helpers.synthetic import TINY_MODEL_FLAGS, make_task_dir
 REPO = Path(__file__).resolve().parents[2]
 
 
-def nmt(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+def nmt(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "cli", *args], cwd=REPO, capture_output=True, text=True, timeout=timeout
     )
