@@ -62,7 +62,7 @@ def main() -> None:
             sys.exit(result.returncode)
         summary = result.stdout + result.stderr
         speed = re.search(r"(\d+) sentences, (\d+) tokens in ([\d.]+)s \(([\d.]+) sentences/s", summary)
-        bleu = re.search(r"BLEU[^\n]*= ([\d.]+)", summary)
+        bleu = re.search(r"BLEU\|[^=]*= ([\d.]+)", summary)
         search = (
             f"{float(speed.group(4)):.0f} sentences/s ({speed.group(1)} sentences in {speed.group(3)} s)"
             if speed
