@@ -1,0 +1,36 @@
+"""Run the `nmt` command line in a subprocess, as a user would."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def nmt(
+    *args: str, stdin: str | None = None, cwd: Path = REPO, timeout: float = 900, threads: int | None = None
+) -> subprocess.CompletedProcess:
+    """`python -m cli ARGS` with this checkout importable; output captured as text, never raises on failure."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    if threads is not None:
+        env["OMP_NUM_THREADS"] = str(threads)
+    return subprocess.run(
+        [sys.executable, "-m", "cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def nmt_ok(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    """`nmt` that must succeed; a failure shows the command and the end of its stderr."""
+    run = nmt(*args, **kwargs)
+    assert run.returncode == 0, f"nmt {' '.join(args)} failed:\n{run.stderr[-2000:]}"
+    return run

@@ -1,0 +1,314 @@
+"""The recurrent family: cells, hand-computed attention, incremental = teacher-forced, presets."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from toolkit.models import build_model, model_config_to_dict
+from toolkit.models.rnn import RNNConfig
+from toolkit.modules.recurrent_cells import StackedRecurrentCell
+from toolkit.modules.rnn_attention import AdditiveScore, DotScore, GeneralScore, RecurrentAttention
+from toolkit.registry import ARCHITECTURES
+
+PRESETS = ["lstm", "lstm_luong_wmt_en_de", "lstm_local_p", "gru_bahdanau", "seq2seq_sutskever", "gru_cho"]
+
+
+def small(config: RNNConfig, dim: int = 16) -> RNNConfig:
+    """The same structure (cell, layers, attention, directions) at a size tests can afford."""
+    return dataclasses.replace(
+        config,
+        encoder_embed_dim=dim,
+        encoder_hidden_size=dim,
+        decoder_embed_dim=dim,
+        decoder_hidden_size=dim,
+        decoder_out_embed_dim=dim,
+        encoder_layers=min(config.encoder_layers, 2),
+        decoder_layers=min(config.decoder_layers, 2),
+        local_window_size=min(config.local_window_size, 2),
+    )
+
+
+def _model(config: RNNConfig, vocab: int = 40, seed: int = 0):
+    torch.manual_seed(seed)
+    return build_model(model_config_to_dict("rnn", config), vocab, vocab, 1, 2)
+
+
+def _batch():
+    torch.manual_seed(1)
+    src = torch.randint(4, 40, (3, 7))
+    src[0, 5:] = 1  # right padding
+    src[0, 4] = src[1, 6] = src[2, 6] = 2
+    prev = torch.randint(4, 40, (3, 6))
+    prev[:, 0] = 2
+    return src, torch.tensor([5, 7, 7]), prev
+
+
+VARIANTS = {
+    **{name: small(ARCHITECTURES.resolve(name)[1]) for name in PRESETS},
+    "luong_dot": small(RNNConfig(attention_score="dot")),
+    "luong_concat_no_feed": small(RNNConfig(attention_score="concat", input_feeding=False)),
+    "luong_local_m_gru": small(RNNConfig(rnn_type="gru", attention_window="local-m")),
+    "bidirectional_general_proj": small(RNNConfig(encoder_bidirectional=True, encoder_layers=2, decoder_layers=1)),
+    "sutskever_shared": small(RNNConfig(attention="none", share_all_embeddings=True)),
+}
+
+
+# --- cells ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("rnn_type", ["lstm", "gru"])
+def test_stacked_cell_equals_torch_cells(rnn_type):
+    torch.manual_seed(0)
+    stack = StackedRecurrentCell(rnn_type, embed_dim=5, extra_dim=3, hidden_size=4, layers=2, dropout=0.0)
+    for weights in stack.layers:
+        nn.init.uniform_(weights.bias_input, -0.5, 0.5)
+        nn.init.uniform_(weights.bias_hidden, -0.5, 0.5)
+    emb, extra = torch.randn(2, 5), torch.randn(2, 3)
+    hidden = [torch.randn(2, 4), torch.randn(2, 4)]
+    cell = [torch.randn(2, 4), torch.randn(2, 4)] if rnn_type == "lstm" else None
+    new_hidden, new_cell = stack.step(stack.embed_gates(emb), extra, hidden, cell)
+    layer_input = torch.cat([emb, extra], 1)
+    for i, weights in enumerate(stack.layers):
+        reference = (nn.LSTMCell if rnn_type == "lstm" else nn.GRUCell)(layer_input.size(1), 4)
+        with torch.no_grad():  # the same parameters, laid out as torch's cell keeps them
+            input_weights = [w for w in (weights.weight_embed, weights.weight_input) if w is not None]
+            reference.weight_ih.copy_(torch.cat(input_weights, 1))
+            reference.weight_hh.copy_(weights.weight_hidden)
+            reference.bias_ih.copy_(weights.bias_input)
+            reference.bias_hh.copy_(weights.bias_hidden)
+            if rnn_type == "lstm":
+                h, c = reference(layer_input, (hidden[i], cell[i]))
+                torch.testing.assert_close(new_cell[i], c)
+            else:
+                h = reference(layer_input, hidden[i])
+        torch.testing.assert_close(new_hidden[i], h)
+        layer_input = h
+
+
+# --- attention, against a hand computation ---------------------------------------------------
+
+ENC = torch.tensor([[[1.0, 0.0, 2.0], [0.5, -1.0, 0.0], [0.0, 1.0, 1.0], [9.0, 9.0, 9.0]]])  # (1, 4, 3), last = pad
+VALID = torch.tensor([[True, True, True, False]])
+LENGTHS = torch.tensor([3])
+QUERY = torch.tensor([[0.5, 1.0, -1.0]])
+
+
+def _softmax(xs: list[float]) -> list[float]:
+    top = max(xs)
+    exps = [math.exp(x - top) for x in xs]
+    return [e / sum(exps) for e in exps]
+
+
+def _expected(scores: list[float], keep: list[bool]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Softmax over the kept positions, zero elsewhere; the context is the weighted sum of ENC rows."""
+    kept = _softmax([s for s, k in zip(scores, keep, strict=True) if k])
+    weights, it = [], iter(kept)
+    for k in keep:
+        weights.append(next(it) if k else 0.0)
+    context = [sum(w * ENC[0, s, d].item() for s, w in enumerate(weights)) for d in range(3)]
+    return torch.tensor([context]), torch.tensor([weights])
+
+
+def _dot(a, b) -> float:
+    return sum(x * y for x, y in zip(a, b, strict=True))
+
+
+def _check(attention, scores, keep, step=0):
+    with torch.no_grad():
+        context, weights = attention(QUERY, attention.precompute(ENC), ENC, VALID, LENGTHS, step)
+    expected_context, expected_weights = _expected(scores, keep)
+    torch.testing.assert_close(weights, expected_weights)
+    torch.testing.assert_close(context, expected_context)
+    assert weights.sum().item() == pytest.approx(1.0)
+    return weights
+
+
+def test_dot_attention_by_hand():
+    attention = RecurrentAttention(DotScore(3, 3), 3)
+    scores = [_dot(QUERY[0].tolist(), ENC[0, s].tolist()) for s in range(4)]
+    _check(attention, scores, [True, True, True, False])
+
+
+def test_general_attention_by_hand():
+    score = GeneralScore(3, 3)
+    with torch.no_grad():
+        score.key_proj.weight.copy_(torch.tensor([[1.0, 2.0, 0.0], [0.0, -1.0, 1.0], [0.5, 0.0, 0.5]]))
+    W = score.key_proj.weight.tolist()
+    # q^T W h_s, written out as sums
+    scores = [
+        sum(QUERY[0, i].item() * W[i][j] * ENC[0, s, j].item() for i in range(3) for j in range(3)) for s in range(4)
+    ]
+    _check(RecurrentAttention(score, 3), scores, [True, True, True, False])
+
+
+def _additive_scores(score: AdditiveScore, query: list[float]) -> list[float]:
+    Wq, Wk, v = score.query_proj.weight.tolist(), score.key_proj.weight.tolist(), score.v.weight[0].tolist()
+    out = []
+    for s in range(4):
+        hidden = [math.tanh(_dot(Wq[a], query) + _dot(Wk[a], ENC[0, s].tolist())) for a in range(len(v))]
+        out.append(_dot(v, hidden))
+    return out
+
+
+@pytest.mark.parametrize("name", ["concat", "bahdanau"])
+def test_additive_attention_by_hand(name):
+    torch.manual_seed(3)
+    score = AdditiveScore(3, 3, 2)  # Luong concat and Bahdanau share the score; they differ in the query
+    _check(RecurrentAttention(score, 3), _additive_scores(score, QUERY[0].tolist()), [True, True, True, False])
+
+
+def test_local_m_attention_by_hand():
+    attention = RecurrentAttention(DotScore(3, 3), 3, window="local-m", window_size=1)
+    scores = [_dot(QUERY[0].tolist(), ENC[0, s].tolist()) for s in range(4)]
+    # step 0: centre 0, window {0, 1}; step 5: centre clamped to the last real position 2, window {1, 2}
+    _check(attention, scores, [True, True, False, False], step=0)
+    _check(attention, scores, [False, True, True, False], step=5)
+
+
+def test_local_p_attention_by_hand():
+    torch.manual_seed(4)
+    attention = RecurrentAttention(DotScore(3, 3), 3, window="local-p", window_size=1)
+    Wp, vp = attention.position_proj.weight.tolist(), attention.position_v.weight[0].tolist()
+    z = _dot(vp, [math.tanh(_dot(row, QUERY[0].tolist())) for row in Wp])
+    center = 3 * (1 / (1 + math.exp(-z)))  # S_len * sigmoid(v_p . tanh(W_p h_t))
+    sigma = 1 / 2
+    keep = [abs(s - center) <= 1 and s < 3 for s in range(4)]
+    # align(h_t, h_s) * exp(-(s - p_t)^2 / (2 sigma^2)), renormalised over the window
+    align = _softmax([_dot(QUERY[0].tolist(), ENC[0, s].tolist()) for s in range(4) if keep[s]])
+    gauss = [math.exp(-((s - center) ** 2) / (2 * sigma**2)) for s in range(4) if keep[s]]
+    product = [a * g for a, g in zip(align, gauss, strict=True)]
+    expected = iter([p / sum(product) for p in product])
+    expected_weights = torch.tensor([[next(expected) if k else 0.0 for k in keep]])
+    with torch.no_grad():
+        context, weights = attention(QUERY, attention.precompute(ENC), ENC, VALID, LENGTHS, 0)
+    torch.testing.assert_close(weights, expected_weights)
+    torch.testing.assert_close(context, expected_weights @ ENC[0])
+    assert all(weights[0, s] == 0 for s in range(4) if not keep[s]), "local-p weight outside its window"
+
+
+def test_local_p_weights_vanish_outside_window_on_random_inputs():
+    torch.manual_seed(5)
+    attention = RecurrentAttention(GeneralScore(8, 8), 8, window="local-p", window_size=2)
+    enc, query = torch.randn(6, 30, 8), torch.randn(6, 8)
+    lengths = torch.tensor([30, 25, 12, 7, 3, 1])
+    valid = torch.arange(30).unsqueeze(0) < lengths.unsqueeze(1)
+    with torch.no_grad():
+        _, weights = attention(query, attention.precompute(enc), enc, valid, lengths, 0)
+        center = attention.center(query, lengths, 0)
+    outside = (torch.arange(30).unsqueeze(0) - center.unsqueeze(1)).abs() > 2
+    assert torch.all(weights[outside | ~valid] == 0)
+    torch.testing.assert_close(weights.sum(1), torch.ones(6))
+
+
+# --- the model --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_incremental_decoding_equals_full_forward(variant):
+    config = VARIANTS[variant]
+    model = _model(config).eval()
+    src, lengths, prev = _batch()
+    with torch.no_grad():
+        features, full_attn = model(src, lengths, prev)
+        full = torch.log_softmax(model.output_layer(features), dim=-1)
+        encoder_out = model.encode(src, lengths)
+        state, steps, attns = None, [], []
+        for t in range(1, prev.size(1) + 1):
+            log_probs, attn, state = model.decode_step(prev[:, :t], encoder_out, state)
+            steps.append(log_probs)
+            attns.append(attn)
+    torch.testing.assert_close(torch.stack(steps, dim=1), full, atol=1e-5, rtol=1e-5)
+    if config.attention == "none":
+        assert full_attn is None and attns[-1] is None
+    else:
+        torch.testing.assert_close(torch.stack(attns, 1), full_attn)
+        torch.testing.assert_close(full_attn.sum(-1), torch.ones(3, prev.size(1)))
+        assert torch.all(full_attn[0, :, 5:] == 0), "attention must not reach source padding"
+
+
+@pytest.mark.parametrize("variant", ["lstm", "gru_bahdanau", "seq2seq_sutskever", "bidirectional_general_proj"])
+def test_padding_never_leaks_into_states(variant):
+    model = _model(VARIANTS[variant]).eval()
+    src, lengths, prev = _batch()
+    with torch.no_grad():
+        padded, _ = model(src, lengths, prev)
+        alone, _ = model(src[:1, :5], lengths[:1], prev[:1])
+    torch.testing.assert_close(padded[:1], alone, atol=1e-5, rtol=1e-5)
+
+
+def test_reorder_state_follows_the_beam():
+    model = _model(VARIANTS["lstm"]).eval()
+    src, lengths, prev = _batch()
+    order = torch.tensor([2, 0, 1])
+    with torch.no_grad():
+        enc = model.encode(src, lengths)
+        _, _, state = model.decode_step(prev[:, :1], enc, None)
+        reordered, _, _ = model.decode_step(
+            prev[order, :2], model.reorder_encoder_out(enc, order), model.reorder_state(state, order)
+        )
+        direct, _, _ = model.decode_step(prev[:, :2], enc, state)
+    torch.testing.assert_close(reordered, direct[order])
+
+
+def test_reverse_source_reads_backwards_but_aligns_forwards():
+    """Reversal changes what the encoder computes, not where its outputs sit."""
+    forward_cfg = small(RNNConfig(attention="luong"))
+    model = _model(forward_cfg).eval()
+    reversed_model = _model(dataclasses.replace(forward_cfg, reverse_source=True)).eval()
+    src, lengths, _ = _batch()
+    flipped = src.clone()
+    for b, n in enumerate(lengths.tolist()):
+        flipped[b, :n] = src[b, :n].flip(0)
+    with torch.no_grad():
+        out_reversed, *_ = reversed_model.encoder(src, lengths)
+        out_plain, *_ = model.encoder(flipped, lengths)
+    for b, n in enumerate(lengths.tolist()):
+        torch.testing.assert_close(out_reversed[b, :n], out_plain[b, :n].flip(0))
+
+
+def test_lstm_preset_matches_fairseq_parameter_count():
+    """fairseq's lstm (1 layer, 512, attention + input feeding): 21.1M parameters with a 9,808-type vocabulary."""
+    vocab, d = 9808, 512
+    lstm_layer = 4 * d * (d + d) + 2 * 4 * d  # nn.LSTM / nn.LSTMCell: W_ih, W_hh and two biases
+    decoder_cell = 4 * d * (2 * d + d) + 2 * 4 * d  # input is [embedding; input feed]
+    attention = d * d + 2 * d * d  # input projection, output projection over [context; hidden]
+    embeddings_and_output = 2 * vocab * d + vocab * d + vocab  # encoder, decoder, output layer with bias
+    expected = lstm_layer + decoder_cell + attention + embeddings_and_output
+    model = _model(ARCHITECTURES.resolve("lstm")[1], vocab=vocab)
+    assert sum(p.numel() for p in model.parameters()) == expected
+    assert round(expected / 1e6, 1) == 21.1
+
+
+def test_every_preset_is_registered_with_its_family():
+    for name in PRESETS:
+        entry, config = ARCHITECTURES.resolve(name)
+        assert entry.name == "rnn" and isinstance(config, RNNConfig), name
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"rnn_type": "rnn"}, "--rnn-type"),
+        ({"attention": "luong", "attention_score": "dot", "encoder_bidirectional": True}, "dot attention"),
+        ({"attention_window": "local-x"}, "--attention-window"),
+        ({"attention": "multihead"}, "--attention"),
+    ],
+)
+def test_bad_configurations_are_refused(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        _model(dataclasses.replace(small(RNNConfig()), **overrides))
+
+
+def test_encoder_lengths_are_a_module_input_not_a_mask_guess():
+    """pack_padded_sequence: an LSTM output at a padded position is exactly zero."""
+    model = _model(VARIANTS["lstm"]).eval()
+    src, lengths, _ = _batch()
+    with torch.no_grad():
+        outputs, _, _ = model.encoder(src, lengths)
+    assert torch.all(outputs[0, 5:] == 0)
+    assert isinstance(model.encoder.rnn, nn.LSTM)
