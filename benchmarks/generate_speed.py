@@ -31,7 +31,11 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--precision", nargs="+", default=["fp32", "bf16"])
     parser.add_argument("--extra", default="", help="more flags for nmt generate, e.g. --cpu")
+    parser.add_argument("--profile", action="store_true", help="profile the search in-process (fp32 or bf16)")
     args = parser.parse_args()
+    if args.profile:
+        profile(args)
+        return
     print(f"machine: {os.cpu_count()} cores, {cpu_name()}")
     print(f"config: {args.checkpoint} on {args.data} [{args.subset}], beam {args.beam}, batch size {args.batch_size}")
     for precision in args.precision:
@@ -72,6 +76,33 @@ def main() -> None:
             f"{precision:5s} search: {search}; wall with loading: {wall:.1f} s; BLEU {bleu.group(1) if bleu else '?'}",
             flush=True,
         )
+
+
+def profile(args: argparse.Namespace) -> None:
+    """Where the search spends its time: the top operators by self CPU time, per precision."""
+    import io
+
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    sys.path.insert(0, str(REPO))
+    from toolkit.search.config import SearchConfig
+    from toolkit.search.subset import GenerateConfig, generate_subset
+
+    for precision in args.precision:
+        cfg = GenerateConfig(
+            data=args.data,
+            path=args.checkpoint,
+            search=SearchConfig(beam=args.beam),
+            gen_subset=args.subset,
+            batch_size=args.batch_size,
+            bf16=precision == "bf16",
+            quiet=True,
+        )
+        with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+            summary = generate_subset(cfg, out=io.StringIO())
+        print(f"== {precision}: {summary}")
+        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=25))
 
 
 if __name__ == "__main__":

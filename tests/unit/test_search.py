@@ -177,9 +177,9 @@ def test_finished_sentences_leave_the_batch():
     sizes = []
 
     class Recording(ToyModel):
-        def decode_step(self, prev_tokens, encoder_out, state):
+        def decode_step(self, prev_tokens, encoder_out, state, need_attn=True):
             sizes.append(prev_tokens.size(0))
-            return super().decode_step(prev_tokens, encoder_out, state)
+            return super().decode_step(prev_tokens, encoder_out, state, need_attn)
 
     model = Recording(seed=3)
     src, lengths = make_batch([2, 12, 3])

@@ -81,3 +81,23 @@ def test_sampling_is_reproducible_and_well_formed():
         assert len(hyps) == 4
         for tokens in hyps:
             assert tokens[-1] == 2 and 2 not in tokens[:-1] and 1 not in tokens
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 5), st.integers(1, 4), st.integers(2, 30), st.integers(0, 3), st.integers(0, 10_000))
+def test_two_stage_beam_step_equals_one_flat_topk(bsz, beam, vocab, step, seed):
+    """Each beam's own 2K best, then the sentence's 2K best of those = the 2K best of all K*V."""
+    from toolkit.search.strategies import BeamSearch
+
+    gen = torch.Generator().manual_seed(seed)
+    lprobs = torch.randn(bsz, beam, vocab, generator=gen, dtype=torch.float64).log_softmax(-1)
+    scores = torch.randn(bsz, beam, step, generator=gen, dtype=torch.float64)
+    cand_scores, cand_tokens, cand_beams = BeamSearch(beam).step(step, lprobs, scores)
+    live = lprobs[:, :1] if step == 0 else lprobs + scores[:, :, step - 1 : step]
+    flat = live.reshape(bsz, -1)
+    k = min(2 * beam, flat.size(1))
+    expected = flat.topk(k, dim=1).values
+    torch.testing.assert_close(cand_scores[:, :k], expected, rtol=0, atol=0)
+    # The (beam, token) of each candidate really has that score.
+    torch.testing.assert_close(live[torch.arange(bsz)[:, None], cand_beams[:, :k], cand_tokens[:, :k]], expected)
+    assert torch.all(cand_scores[:, k:] == float("-inf"))

@@ -36,7 +36,7 @@ class ToyModel(EncoderDecoderModel):
         ctx = src.sum(1) / mask.sum(1, keepdim=True)
         return {"src": src, "mask": mask, "ctx": ctx}
 
-    def decode_step(self, prev_tokens, encoder_out, state):
+    def decode_step(self, prev_tokens, encoder_out, state, need_attn=True):
         src, mask = encoder_out["src"], encoder_out["mask"]
         h = state["h"] if state is not None else torch.zeros_like(encoder_out["ctx"])
         x = self.tgt_embed[prev_tokens[:, -1]]

@@ -72,16 +72,32 @@ class EncoderDecoderModel(nn.Module):
     def encode(self, src_tokens: torch.Tensor, src_lengths: torch.Tensor) -> EncoderOut:
         raise NotImplementedError
 
-    def decode_step(
-        self, prev_tokens: torch.Tensor, encoder_out: EncoderOut, state: DecoderState | None
+    def decode_features(
+        self,
+        prev_tokens: torch.Tensor,
+        encoder_out: EncoderOut,
+        state: DecoderState | None,
+        need_attn: bool = True,
     ) -> tuple[torch.Tensor, torch.Tensor | None, DecoderState]:
-        """One step of cached decoding.
+        """One step of cached decoding, up to the features before the vocabulary projection.
 
         prev_tokens: (B, t) all target tokens so far (beginning with EOS as BOS); the
         model consumes only the last one and keeps what it needs of the past in `state`.
-        Returns (log_probs (B, V) in float32, attention over the source (B, S) or None, new state).
+        Returns (features (B, D), attention over the source (B, S) or None, new state).
+        need_attn=False lets a model skip work that only the attention output needs.
         """
         raise NotImplementedError
+
+    def decode_step(
+        self,
+        prev_tokens: torch.Tensor,
+        encoder_out: EncoderOut,
+        state: DecoderState | None,
+        need_attn: bool = True,
+    ) -> tuple[torch.Tensor, torch.Tensor | None, DecoderState]:
+        """`decode_features` then the projection: (log_probs (B, V) in float32, attention or None, state)."""
+        features, attn, state = self.decode_features(prev_tokens, encoder_out, state, need_attn)
+        return nn.functional.log_softmax(self.output_layer(features).float(), dim=-1), attn, state
 
     def reorder_encoder_out(self, encoder_out: EncoderOut, order: torch.Tensor) -> EncoderOut:
         return _index_select_tree(encoder_out, order)

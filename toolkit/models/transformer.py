@@ -6,7 +6,7 @@ Shapes: B batch, S source length, T target length, D model dim, V vocabulary.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -19,27 +19,31 @@ from toolkit.modules.positions import PositionEmbedding
 from toolkit.registry import ARCHITECTURES
 
 
+def _option(default, help: str):
+    return field(default=default, metadata={"help": help})
+
+
 @dataclass
 class TransformerConfig:
-    encoder_embed_dim: int = 512
-    encoder_ffn_embed_dim: int = 2048
-    encoder_layers: int = 6
-    encoder_attention_heads: int = 8
-    decoder_embed_dim: int = 512
-    decoder_ffn_embed_dim: int = 2048
-    decoder_layers: int = 6
-    decoder_attention_heads: int = 8
-    dropout: float = 0.1
-    attention_dropout: float = 0.0
-    activation_dropout: float = 0.0
-    activation_fn: str = "relu"
-    normalize_before: bool = False
-    learned_pos: bool = False
-    share_all_embeddings: bool = False
-    share_decoder_input_output_embed: bool = False
-    no_scale_embedding: bool = False
-    max_source_positions: int = 1024
-    max_target_positions: int = 1024
+    encoder_embed_dim: int = _option(512, "encoder model dimension")
+    encoder_ffn_embed_dim: int = _option(2048, "encoder feed-forward inner dimension")
+    encoder_layers: int = _option(6, "encoder layers")
+    encoder_attention_heads: int = _option(8, "encoder attention heads")
+    decoder_embed_dim: int = _option(512, "decoder model dimension")
+    decoder_ffn_embed_dim: int = _option(2048, "decoder feed-forward inner dimension")
+    decoder_layers: int = _option(6, "decoder layers")
+    decoder_attention_heads: int = _option(8, "decoder attention heads")
+    dropout: float = _option(0.1, "dropout on embeddings and sublayer outputs")
+    attention_dropout: float = _option(0.0, "dropout on attention probabilities")
+    activation_dropout: float = _option(0.0, "dropout after the feed-forward activation")
+    activation_fn: str = _option("relu", "feed-forward activation: relu or gelu")
+    normalize_before: bool = _option(False, "pre-norm (LayerNorm before each sublayer) instead of post-norm")
+    learned_pos: bool = _option(False, "learned position embeddings instead of sinusoidal ones")
+    share_all_embeddings: bool = _option(False, "tie source, target and output embeddings (joined dictionary)")
+    share_decoder_input_output_embed: bool = _option(False, "tie the output projection to the target embeddings")
+    no_scale_embedding: bool = _option(False, "do not scale embeddings by sqrt(dim)")
+    max_source_positions: int = _option(1024, "longest source accepted")
+    max_target_positions: int = _option(1024, "longest target generated")
 
 
 _ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu}
@@ -219,8 +223,12 @@ class TransformerModel(EncoderDecoderModel):
             x = self.decoder_norm(x)
         return x, None
 
-    def decode_step(
-        self, prev_tokens: torch.Tensor, encoder_out: EncoderOut, state: DecoderState | None
+    def decode_features(
+        self,
+        prev_tokens: torch.Tensor,
+        encoder_out: EncoderOut,
+        state: DecoderState | None,
+        need_attn: bool = True,
     ) -> tuple[torch.Tensor, torch.Tensor | None, DecoderState]:
         if state is None:
             state = {"layers": [{} for _ in self.decoder_layers]}
@@ -230,13 +238,16 @@ class TransformerModel(EncoderDecoderModel):
         last = len(self.decoder_layers) - 1
         for i, layer in enumerate(self.decoder_layers):
             x, layer_attn = layer(
-                x, encoder_out["cross_kv"][i], encoder_out["mask"], cache=state["layers"][i], need_attn=i == last
+                x,
+                encoder_out["cross_kv"][i],
+                encoder_out["mask"],
+                cache=state["layers"][i],
+                need_attn=need_attn and i == last,
             )
             attn = layer_attn if layer_attn is not None else attn
         if self.decoder_norm is not None:
             x = self.decoder_norm(x)
-        logits = self.output_layer(x[:, 0])
-        return F.log_softmax(logits.float(), dim=-1), attn[:, 0] if attn is not None else None, state
+        return x[:, 0], attn[:, 0] if attn is not None else None, state
 
 
 # --- presets: pure functions returning a config ----------------------------------------

@@ -34,12 +34,12 @@ class Ensemble:
         return [m.encode(src_tokens, src_lengths) for m in self.models]
 
     def decode_step(
-        self, prev_tokens: torch.Tensor, encoder_outs: list, states: list | None
+        self, prev_tokens: torch.Tensor, encoder_outs: list, states: list | None, need_attn: bool = True
     ) -> tuple[torch.Tensor, torch.Tensor | None, list]:
         states = states or [None] * len(self.models)
         lprobs, attns, new_states = [], [], []
         for model, enc, state in zip(self.models, encoder_outs, states, strict=True):
-            lp, attn, state = model.decode_step(prev_tokens, enc, state)
+            lp, attn, state = model.decode_step(prev_tokens, enc, state, need_attn=need_attn)
             lprobs.append(lp.float())
             if attn is not None:
                 attns.append(attn.float())

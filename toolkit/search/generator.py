@@ -78,7 +78,6 @@ class SequenceGenerator:
         lprobs = lprobs.float()
         if cfg.temperature != 1.0:
             lprobs = torch.log_softmax(lprobs / cfg.temperature, dim=-1)
-        lprobs = lprobs.masked_fill(torch.isnan(lprobs), NEG_INF)
         lprobs[:, self.pad] = NEG_INF
         if cfg.unkpen:
             lprobs[:, self.unk] -= cfg.unkpen
@@ -105,9 +104,11 @@ class SequenceGenerator:
             model.encode(src_tokens, src_lengths), torch.arange(bsz, device=device).repeat_interleave(K)
         )
         state = None
-        tokens = torch.full((bsz * K, longest + 2), self.pad, dtype=torch.long, device=device)
-        tokens[:, 0] = self.eos
-        scores = torch.zeros(bsz * K, longest + 1, device=device)  # cumulative
+        # Per live hypothesis, grown by one column a step (never sized for the longest possible
+        # output, so each step's reordering copies only what exists): tokens (N, step+1) starting
+        # with EOS as BOS, cumulative scores (N, step), attention (N, step+1, S) when needed.
+        tokens = torch.full((bsz * K, 1), self.eos, dtype=torch.long, device=device)
+        scores = torch.zeros(bsz * K, 0, device=device)
         attn: torch.Tensor | None = None
         sent_ids = torch.arange(bsz, device=device)  # original index of each live sentence
         finalized: list[list[Hypothesis]] = [[] for _ in range(bsz)]
@@ -115,19 +116,19 @@ class SequenceGenerator:
 
         for step in range(longest + 1):
             live = tokens.size(0) // K
-            # 2. One decoder step for all live hypotheses.
+            # 2. One decoder step for all live hypotheses, then
+            # 3. candidates from the strategy (cumulative scores, source beam, token).
             state_rows = tokens.size(0)
-            lprobs, step_attn, state = model.decode_step(tokens[:, : step + 1], enc, state)
+            row_max_lens = max_lens.repeat_interleave(K)
+            lprobs, step_attn, state = model.decode_step(tokens, enc, state, need_attn=self.need_attn)
+            lprobs = self._constrain(lprobs, tokens, step, row_max_lens)
+            cand_scores, cand_tokens, cand_beams = self.search.step(
+                step, lprobs.view(live, K, -1), scores.view(live, K, step)
+            )
             if step_attn is not None and self.need_attn:
                 if attn is None:
-                    attn = torch.zeros(tokens.size(0), longest + 2, src_len, device=device)
-                attn[:, step + 1] = step_attn.float()
-            lprobs = self._constrain(lprobs, tokens, step, max_lens.repeat_interleave(K))
-
-            # 3. Candidates from the strategy (cumulative scores, source beam, token).
-            cand_scores, cand_tokens, cand_beams = self.search.step(
-                step, lprobs.view(live, K, -1), scores.view(live, K, -1)[:, :, :step]
-            )
+                    attn = torch.zeros(state_rows, 1, src_len, device=device)
+                attn = torch.cat([attn, step_attn.float().unsqueeze(1)], dim=1)
             cand_rows = cand_beams + (torch.arange(live, device=device) * K).unsqueeze(1)
 
             # 4. Candidates among the first K that end in EOS are finished hypotheses.
@@ -166,10 +167,8 @@ class SequenceGenerator:
             active = rank.topk(K, dim=1, largest=False).indices
             rows = cand_rows.gather(1, active).view(-1)
             kept_scores = cand_scores.gather(1, active).masked_fill(eos_mask.gather(1, active), NEG_INF)
-            tokens = tokens[rows]
-            tokens[:, step + 1] = cand_tokens.gather(1, active).view(-1)
-            scores = scores[rows]
-            scores[:, step] = kept_scores.view(-1)
+            tokens = torch.cat([tokens[rows], cand_tokens.gather(1, active).view(-1, 1)], dim=1)
+            scores = torch.cat([scores[rows], kept_scores.view(-1, 1)], dim=1)
             attn = attn[rows] if attn is not None else None
             if rows.numel() != state_rows or not torch.equal(rows, torch.arange(state_rows, device=device)):
                 state = model.reorder_state(state, rows)  # skipped when nothing moved (e.g. greedy)
@@ -189,9 +188,8 @@ class SequenceGenerator:
     ) -> None:
         """Record hypotheses rows[i] + EOS (score eos_scores[i]) for their sentences."""
         K = self.config.beam
-        hyp_tokens = tokens[rows, 1 : step + 2].clone()
-        hyp_tokens[:, step] = self.eos
-        cumulative = torch.cat([scores[rows, :step], eos_scores.unsqueeze(1).float()], dim=1)
+        hyp_tokens = torch.cat([tokens[rows, 1:], tokens.new_full((len(rows), 1), self.eos)], dim=1)
+        cumulative = torch.cat([scores[rows], eos_scores.unsqueeze(1).float()], dim=1)
         positional = torch.cat([cumulative[:, :1], cumulative[:, 1:] - cumulative[:, :-1]], dim=1)
         normalized = normalize_score(eos_scores.float(), step + 1, self.config.lenpen)
         owners = sent_ids[torch.div(rows, K, rounding_mode="floor")].tolist()
@@ -200,7 +198,7 @@ class SequenceGenerator:
                 continue
             hyp_attn = None
             if attn is not None:
-                hyp_attn = attn[rows[i], 1 : step + 2, : int(src_lengths[sent])].cpu()
+                hyp_attn = attn[rows[i], 1:, : int(src_lengths[sent])].cpu()
             finalized[sent].append(
                 Hypothesis(
                     tokens=hyp_tokens[i].cpu(),

@@ -38,17 +38,24 @@ class BeamSearch(Search):
         return 2 * self.beam_size
 
     def step(self, step: int, lprobs: torch.Tensor, scores: torch.Tensor):
-        bsz, _, vocab = lprobs.shape
+        # Two stages: a beam's cumulative score shifts all its continuations alike, so the
+        # sentence's 2K best lie among each beam's own 2K best (one pass over the vocabulary).
+        row_scores, row_tokens = lprobs.topk(min(self.num_candidates, lprobs.size(2)), dim=2)
+        return self.step_rows(step, row_scores, row_tokens, scores)
+
+    def step_rows(self, step: int, row_scores: torch.Tensor, row_tokens: torch.Tensor, scores: torch.Tensor):
+        """The second stage alone, from each hypothesis's best continuations (B, K, k') and their tokens."""
+        bsz, _, per_row = row_scores.shape
         if step == 0:
             # Every beam starts identical: expand only the first, or K copies would fill the beam.
-            lprobs = lprobs[:, :1, :]
+            row_scores, row_tokens = row_scores[:, :1], row_tokens[:, :1]
         else:
-            lprobs = lprobs + scores[:, :, step - 1].unsqueeze(-1)
-        flat = lprobs.reshape(bsz, -1)
+            row_scores = row_scores + scores[:, :, step - 1].unsqueeze(-1)
+        flat = row_scores.reshape(bsz, -1)
         k = min(self.num_candidates, flat.size(1))
-        cand_scores, indices = flat.topk(k, dim=1)
-        cand_beams = torch.div(indices, vocab, rounding_mode="floor")
-        cand_tokens = indices % vocab
+        cand_scores, picked = flat.topk(k, dim=1)
+        cand_tokens = row_tokens.reshape(bsz, -1).gather(1, picked)
+        cand_beams = torch.div(picked, per_row, rounding_mode="floor")
         if k < self.num_candidates:  # tiny vocabularies: pad with dead candidates
             fill = self.num_candidates - k
             cand_scores = torch.cat([cand_scores, cand_scores.new_full((bsz, fill), float("-inf"))], 1)

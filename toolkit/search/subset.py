@@ -131,7 +131,12 @@ def generate_subset(cfg: GenerateConfig, out: IO[str] | None = None) -> dict:
         )
     rng = torch.Generator(device=device).manual_seed(cfg.seed) if cfg.search.sampling else None
     generator = SequenceGenerator(
-        models.models, cfg.search, unk_index=models.tgt_dict.unk_index, bf16=cfg.bf16, rng=rng
+        models.models,
+        cfg.search,
+        unk_index=models.tgt_dict.unk_index,
+        bf16=cfg.bf16,
+        need_attn=cfg.print_alignment or bool(cfg.plot_attention),  # attention costs time: only when shown
+        rng=rng,
     )
     post = Postprocessor(models.src_dict, models.tgt_dict, cfg.remove_bpe, _target_processor(models, task))
 
