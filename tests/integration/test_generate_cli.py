@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +15,7 @@ import pytest
 import sacrebleu
 import torch
 
+from tests.helpers.cli import nmt
 from toolkit.data.dictionary import Dictionary
 from toolkit.data.indexed import IndexedDatasetBuilder, best_dtype
 from toolkit.models import build_model, model_config_to_dict
@@ -25,20 +24,6 @@ from toolkit.train.checkpoint import save_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 WORDS = [f"w{i}" for i in range(10)] + ["ab@@", "cd@@"]
-
-
-def nmt(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
-    return subprocess.run(
-        [sys.executable, "-m", "cli", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        timeout=120,
-        check=False,
-    )
 
 
 def write_split(destdir: Path, split: str, dictionary: Dictionary, pairs: list[tuple[list[str], list[str]]]) -> None:

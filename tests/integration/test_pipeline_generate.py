@@ -3,33 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 import random
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.helpers.cli import nmt_ok as nmt
+
 ROOT = Path(__file__).resolve().parents[2]
 DE = ["Hallo", "Welt", "der", "Hund", "läuft", "schnell", "die", "Katze", "schläft", "heute", "nicht", "sehr"]
 EN = ["Hello", "world", "the", "dog", "runs", "fast", "the", "cat", "sleeps", "today", "not", "very"]
-
-
-def nmt(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
-    run = subprocess.run(
-        [sys.executable, "-m", "cli", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        timeout=180,
-        check=False,
-    )
-    assert run.returncode == 0, f"nmt {' '.join(args)} failed:\n{run.stderr[-2000:]}"
-    return run
 
 
 def corpus(rng: random.Random, n: int) -> tuple[list[str], list[str]]:

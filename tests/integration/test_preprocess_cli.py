@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from cli.main import main
+from tests.helpers.cli import nmt
 from toolkit.data.indexed import MMapIndexedDataset
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def _args(raw: Path, dest: Path, *extra: str) -> list[str]:
@@ -129,13 +126,8 @@ def test_destination_not_made_by_us(tiny_corpus, tmp_path, capsys):
     assert (tmp_path / "bin" / "notes.txt").read_text() == "mine"
 
 
-def _subprocess(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=cwd, env=env, capture_output=True, text=True)
-
-
 def test_real_process_error_is_one_line(tiny_corpus, tmp_path):
-    result = _subprocess(_args(tiny_corpus, tmp_path / "bin", "--bpe-merges", "0"), tmp_path)
+    result = nmt(*_args(tiny_corpus, tmp_path / "bin", "--bpe-merges", "0"), cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr == "nmt: error: --bpe-merges must be at least 1 (got 0)\n"
     assert sorted(os.listdir(tmp_path)) == ["raw"]
@@ -168,7 +160,7 @@ def test_multi30k_de_en(multi30k, tmp_path):
         "2",
         "--quiet",
     ]
-    result = _subprocess(args, tmp_path)
+    result = nmt(*args, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     meta = json.loads((dest / "preprocess.json").read_text())
     for split, n in (("train", 29000), ("valid", 1014), ("test", 1000)):

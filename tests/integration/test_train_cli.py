@@ -12,15 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.cli import REPO, nmt
 from tests.helpers.synthetic import TINY_MODEL_FLAGS, make_task_dir
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def nmt(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "cli", *args], cwd=REPO, capture_output=True, text=True, timeout=timeout
-    )
 
 
 def train_log(save_dir: Path) -> dict[int, float]:
