@@ -20,7 +20,7 @@ from toolkit.criterions.cross_entropy import summarize
 from toolkit.data.batching import plan_batches
 from toolkit.errors import UserError
 from toolkit.fileio import atomic_path
-from toolkit.train import retention
+from toolkit.train import distributed, retention
 from toolkit.train.checkpoint import load_checkpoint, save_checkpoint
 from toolkit.train.progress import ProgressReporter
 from toolkit.train.setup import TrainingSetup, build_components, resolve_device
@@ -90,7 +90,13 @@ class TrainingRun:
         self.device = resolve_device(cfg.device)
         if cfg.fp16 and self.device.type != "cuda":
             raise UserError("--fp16 needs a GPU; on the CPU use --bf16")
+        self.dist = distributed.from_environment(self.device)
+        if self.dist.enabled and self.device.type == "cuda":
+            self.device = torch.device("cuda", self.dist.local_rank)
+            torch.cuda.set_device(self.device)
         self.task, self.model, self.criterion, self.optimizer, self.scheduler = build_components(setup, self.device)
+        # Every rank builds the same initial model from the seed; DDP also broadcasts rank 0's.
+        parallel_model = distributed.DataParallelModel(self.model, self.device) if self.dist.enabled else None
         # Record the languages the task inferred, so the checkpoint alone names them.
         setup.task.source_lang, setup.task.target_lang = self.task.src_lang, self.task.tgt_lang
         self.trainer = Trainer(
@@ -103,14 +109,19 @@ class TrainingRun:
             cfg.fp16,
             cfg.clip_norm,
             cfg.max_nonfinite,
+            self.dist,
+            parallel_model,
         )
         self.train_data = self.task.load_split(self.setup.task.train_subset)
         self.valid_data = self.task.load_split(self.setup.task.valid_subset)
         self.save_dir = Path(cfg.save_dir)
         self.save_dir.mkdir(parents=True, exist_ok=True)
         self.position = Position()
+        main = self.dist.is_main
         self.reporter = ProgressReporter(
-            cfg.log_format, cfg.log_interval, None if cfg.no_save else self.save_dir / "train_log.jsonl"
+            cfg.log_format if main else "none",
+            cfg.log_interval,
+            None if cfg.no_save or not main else self.save_dir / "train_log.jsonl",
         )
         self.static_state = {
             "config": setup.to_dict(),
@@ -141,6 +152,16 @@ class TrainingRun:
         )
 
     def restore(self) -> None:
+        if self.dist.is_main:
+            # A kill -9 during a write leaves its temporary file (never a torn checkpoint): tidy up.
+            for stale in self.save_dir.glob(".checkpoint*.pt.*.tmp"):
+                stale.unlink(missing_ok=True)
+        self._restore()
+        if self.dist.enabled:
+            # Ranks need different dropout noise; a resumed rank continues from a seed of its update.
+            torch.manual_seed(self.cfg.seed + 1_000_003 * self.dist.rank + self.trainer.num_updates)
+
+    def _restore(self) -> None:
         cfg = self.cfg
         path = Path(cfg.restore_file)
         if cfg.restore_file == "checkpoint_last.pt" or (not path.is_absolute() and not path.exists()):
@@ -188,8 +209,12 @@ class TrainingRun:
         )
 
     def save(self, end_of_epoch: bool, improved: bool) -> None:
-        if self.cfg.no_save:
-            return
+        """Rank 0 writes; the others wait for it, so every rank resumes from the same file."""
+        if not self.cfg.no_save and self.dist.is_main:
+            self._write_checkpoints(end_of_epoch, improved)
+        self.dist.barrier()
+
+    def _write_checkpoints(self, end_of_epoch: bool, improved: bool) -> None:
         last = self.save_dir / "checkpoint_last.pt"
         save_checkpoint(self._state(), last)
         copies = []
@@ -219,8 +244,8 @@ class TrainingRun:
             self.model.max_positions(),
             shuffle=False,
         )
-        logs = [self.trainer.valid_step(self.valid_data.batch(b)) for b in plan.batches]
-        stats = summarize(logs)
+        mine = plan.batches[self.dist.rank :: self.dist.world_size]
+        stats = summarize(self.trainer.valid_logs([self.valid_data.batch(b) for b in mine]))
         value = stats[self.cfg.best_checkpoint_metric]
         improved = retention.is_better(value, self.position.best, self.cfg.maximize_best_checkpoint_metric)
         if improved:
@@ -241,18 +266,20 @@ class TrainingRun:
         return stats, improved
 
     # --- the loop --------------------------------------------------------------------
+    _REASONS = ("interrupted", "max_update", "stop_time", "patience")
+
     def _stop_reason(self, stop: _StopFlag) -> str | None:
         cfg, p = self.cfg, self.position
         self._sync_time()
-        if stop.requested:
-            return "interrupted"
-        if cfg.max_update and self.trainer.num_updates >= cfg.max_update:
-            return "max_update"
-        if cfg.stop_time_minutes and p.train_seconds >= cfg.stop_time_minutes * 60:
-            return "stop_time"
-        if cfg.patience > 0 and p.bad_validations >= cfg.patience:
-            return "patience"
-        return None
+        flags = [
+            stop.requested,
+            bool(cfg.max_update and self.trainer.num_updates >= cfg.max_update),
+            bool(cfg.stop_time_minutes and p.train_seconds >= cfg.stop_time_minutes * 60),
+            cfg.patience > 0 and p.bad_validations >= cfg.patience,
+        ]
+        # Ranks must agree (a signal or the clock may reach them at different updates).
+        flags = self.dist.all_reduce([float(f) for f in flags], op="max")
+        return next((reason for reason, flag in zip(self._REASONS, flags, strict=True) if flag), None)
 
     def _sync_time(self) -> None:
         """Training time so far, carried across resumes for --stop-time-minutes."""
@@ -320,16 +347,18 @@ class TrainingRun:
     def _run_epoch(self, stop: _StopFlag) -> str:
         cfg, p = self.cfg, self.position
         batches = self._epoch_plan(p.epoch)
-        self.reporter.begin_epoch(
-            p.epoch, math.ceil(len(batches) / cfg.update_freq), p.batch_in_epoch // cfg.update_freq
-        )
+        per_update = cfg.update_freq * self.dist.world_size
+        if self.dist.enabled:  # every rank needs a full share: the tail of the plan waits for the next epoch
+            batches = batches[: len(batches) // per_update * per_update]
+        self.reporter.begin_epoch(p.epoch, math.ceil(len(batches) / per_update), p.batch_in_epoch // per_update)
         last_log = time.perf_counter()
         while p.batch_in_epoch < len(batches):
             reason = self._stop_reason(stop)
             if reason:
                 return self._finish_midway(reason)
-            group = batches[p.batch_in_epoch : p.batch_in_epoch + cfg.update_freq]
-            result = self.trainer.train_step([self.train_data.batch(b) for b in group])
+            group = batches[p.batch_in_epoch : p.batch_in_epoch + per_update]
+            mine = self.dist.my_batches(group, cfg.update_freq)
+            result = self.trainer.train_step([self.train_data.batch(b) for b in mine])
             p.batch_in_epoch += len(group)
             if result.skipped:
                 self.reporter.message(
@@ -386,4 +415,8 @@ class TrainingRun:
 
 
 def train(setup: TrainingSetup) -> TrainSummary:
-    return TrainingRun(setup).run()
+    run = TrainingRun(setup)
+    try:
+        return run.run()
+    finally:
+        distributed.shutdown(run.dist)

@@ -21,6 +21,8 @@ def _fmt(record: dict) -> str:
 
 
 class ProgressReporter:
+    """log_format "none" prints nothing (the other ranks of a distributed run)."""
+
     def __init__(self, log_format: str, log_interval: int, log_file: Path | None) -> None:
         if log_format == "auto":
             log_format = "progress" if sys.stdout.isatty() else "simple"
@@ -30,6 +32,7 @@ class ProgressReporter:
         self.console = Console(stderr=False)
         self.bar: Progress | None = None
         self.task = None
+        self._interval: list[dict] = []  # updates since the last printed line
 
     def begin_epoch(self, epoch: int, total_updates: int, done: int) -> None:
         if self.format != "progress":
@@ -55,8 +58,11 @@ class ProgressReporter:
                 f"ups {record['ups']:.2f} lr {record['lr']:.2e} gnorm {record['gnorm']:.2f}"
             )
             self.bar.update(self.task, advance=advance, stats=stats)
-        elif record["update"] % self.log_interval == 0:
-            self._print(record)
+        else:
+            self._interval.append(record)
+            if record["update"] % self.log_interval == 0:
+                self._print(_interval_mean(self._interval))
+                self._interval = []
 
     def event(self, record: dict) -> None:
         """Validation results, checkpoint saves, warnings: always shown."""
@@ -67,6 +73,8 @@ class ProgressReporter:
             self._print(record)
 
     def message(self, text: str) -> None:
+        if self.format == "none":
+            return
         if self.format == "json":
             print(json.dumps({"type": "message", "text": text}), flush=True)
         elif self.bar is not None:
@@ -80,6 +88,8 @@ class ProgressReporter:
             self.bar = None
 
     def _print(self, record: dict) -> None:
+        if self.format == "none":
+            return
         if self.format == "json":
             print(json.dumps(record), flush=True)
         else:
@@ -91,3 +101,15 @@ class ProgressReporter:
         record = dict(record, time=round(time.time(), 3))
         with open(self.log_file, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(record) + "\n")
+
+
+def _interval_mean(records: list[dict]) -> dict:
+    """A printed line stands for the updates since the previous one: their means (ppl from the mean nll)."""
+    last = records[-1]
+    mean = dict(last)
+    for key in ("loss", "nll_loss", "wps", "ups", "gnorm"):
+        values = [r[key] for r in records if isinstance(r.get(key), (int, float))]
+        if values:
+            mean[key] = sum(values) / len(values)
+    mean["ppl"] = 2 ** min(mean["nll_loss"], 100.0)
+    return mean

@@ -15,6 +15,7 @@ import torch
 
 from toolkit.data.collate import Batch
 from toolkit.errors import UserError
+from toolkit.train.distributed import DistributedContext
 
 
 class TrainingDiverged(UserError):
@@ -40,8 +41,13 @@ class Trainer:
         fp16: bool = False,
         clip_norm: float = 0.0,
         max_nonfinite: int = 5,
+        distributed: DistributedContext | None = None,
+        parallel_model=None,
     ) -> None:
         self.model, self.criterion = model, criterion
+        # Forward/backward go through the DistributedDataParallel wrapper when there is one.
+        self.distributed = distributed or DistributedContext()
+        self.parallel_model = parallel_model
         self.optimizer, self.scheduler = optimizer, scheduler
         self.device = device
         self.bf16, self.fp16 = bf16, fp16
@@ -63,21 +69,30 @@ class Trainer:
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
         logs, sample_size, total_loss = [], 0, 0.0
-        for batch in batches:
+        forward_model = self.parallel_model or self.model
+        for i, batch in enumerate(batches):
             batch = batch.to(self.device)
-            with self.autocast():
-                loss, size, log = self.criterion(self.model, batch)
-            (self.scaler.scale(loss) if self.scaler else loss).backward()
+            # Gradients are all-reduced once per update, on its last batch.
+            last = i == len(batches) - 1
+            sync = contextlib.nullcontext() if last or self.parallel_model is None else self.parallel_model.no_sync()
+            with sync:
+                with self.autocast():
+                    loss, size, log = self.criterion(forward_model, batch)
+                (self.scaler.scale(loss) if self.scaler else loss).backward()
             sample_size += size
             total_loss += log["loss"]
             logs.append(log)
+        if self.distributed.enabled:
+            # DDP averaged the gradients over ranks; normalise by the global sample size instead.
+            logs = [merge_logs(logs, self.distributed)]
+            sample_size, total_loss = logs[0]["sample_size"], logs[0]["loss"]
         if not math.isfinite(total_loss):
             return self._skip(logs, f"non-finite loss ({total_loss}) at update {self.num_updates + 1}")
         if self.scaler:
             self.scaler.unscale_(self.optimizer)
         grads = [p.grad for p in self.params if p.grad is not None]
         if grads and sample_size:
-            torch._foreach_mul_(grads, 1.0 / sample_size)
+            torch._foreach_mul_(grads, self.distributed.world_size / sample_size)
         max_norm = self.clip_norm if self.clip_norm > 0 else math.inf
         grad_norm = float(torch.nn.utils.clip_grad_norm_(self.params, max_norm, foreach=True))
         if not math.isfinite(grad_norm):
@@ -113,6 +128,11 @@ class Trainer:
             _, _, log = self.criterion(self.model, batch.to(self.device))
         return log
 
+    def valid_logs(self, batches: list[Batch]) -> list[dict]:
+        """Validation logs of this rank's batches, summed over all ranks when distributed."""
+        logs = [self.valid_step(batch) for batch in batches]
+        return [merge_logs(logs, self.distributed)] if self.distributed.enabled else logs
+
     def state_dict(self) -> dict:
         return {
             "num_updates": self.num_updates,
@@ -123,3 +143,15 @@ class Trainer:
         self.num_updates = int(state["num_updates"])
         if self.scaler and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
+
+
+_LOG_KEYS = ("loss", "nll_loss", "ntokens", "nsentences", "sample_size")
+
+
+def merge_logs(logs: list[dict], distributed: DistributedContext) -> dict:
+    """One log summing every batch of every rank (all criterion log values are sums)."""
+    totals = distributed.all_reduce([float(sum(log.get(key, 0) for log in logs)) for key in _LOG_KEYS])
+    merged = dict(zip(_LOG_KEYS, totals, strict=True))
+    for key in ("ntokens", "nsentences", "sample_size"):
+        merged[key] = int(merged[key])
+    return merged
