@@ -34,3 +34,15 @@ def nmt_ok(*args: str, **kwargs) -> subprocess.CompletedProcess:
     run = nmt(*args, **kwargs)
     assert run.returncode == 0, f"nmt {' '.join(args)} failed:\n{run.stderr[-2000:]}"
     return run
+
+
+def nmt_in_process(argv: list[str], capsys) -> tuple[int, str]:
+    """Run `nmt ARGV` in this process (faster than a subprocess): its exit code and stderr."""
+    from cli.main import main
+
+    try:
+        main(argv)
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else 1
+    return code, capsys.readouterr().err

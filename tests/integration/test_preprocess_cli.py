@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cli.main import main
-from tests.helpers.cli import nmt
+from tests.helpers.cli import nmt, nmt_in_process
 from toolkit.data.indexed import MMapIndexedDataset
 
 
@@ -37,13 +36,7 @@ def _args(raw: Path, dest: Path, *extra: str) -> list[str]:
     ]
 
 
-def _run(argv: list[str], capsys) -> tuple[int, str]:
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code if isinstance(exit_.code, int) else 1
-    return code, capsys.readouterr().err
+_run = nmt_in_process
 
 
 def _assert_user_error(argv, capsys, parent: Path, *fragments: str) -> None:

@@ -175,9 +175,12 @@ def preprocess(config: PreprocessConfig) -> dict:
         # Build whatever --srcdict/--tgtdict did not supply.
         missing = [lang for lang in config.languages if lang not in given_dicts]
         dicts = {**(_build_dictionaries(config, tokenized, segmented, stages) if missing else {}), **given_dicts}
-        with atomic_directory(config.destdir, overwrite=True) as tmp:
-            splits = _binarize(config, tokenized, segmented, dicts, tmp, stages)
-            meta = _write_metadata(config, fingerprint, codes, dicts, splits, tmp)
+        try:
+            with atomic_directory(config.destdir, overwrite=True) as tmp:
+                splits = _binarize(config, tokenized, segmented, dicts, tmp, stages)
+                meta = _write_metadata(config, fingerprint, codes, dicts, splits, tmp)
+        except OSError as error:  # a full disk: the partial directory is already removed
+            raise UserError(f"could not write {config.destdir}: {error.strerror or error}") from None
     return {**meta, "timings": stages.timings, "already_done": False}
 
 

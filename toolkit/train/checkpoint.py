@@ -29,8 +29,11 @@ def save_checkpoint(state: dict, path: str | os.PathLike) -> None:
     state = dict(state)
     state.setdefault("format_version", FORMAT_VERSION)
     state.setdefault("nmt_version", __version__)
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    try:
+        with atomic_path(path) as tmp:
+            torch.save(state, tmp)
+    except OSError as error:  # a full disk, a vanished directory: the previous file is intact
+        raise UserError(f"could not write checkpoint {path}: {error.strerror or error}") from None
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict:
