@@ -77,7 +77,8 @@ class MMapIndexedDataset:
         idx, binf = index_path(prefix), data_path(prefix)
         if not dataset_exists(prefix):
             raise UserError(f"dataset not found: {idx} / {binf}")
-        header = idx.open("rb").read(_HEADER.size)
+        with idx.open("rb") as handle:
+            header = handle.read(_HEADER.size)
         if len(header) < _HEADER.size:
             raise UserError(f"{idx}: truncated index")
         magic, version, code, count = _HEADER.unpack(header)
