@@ -14,6 +14,11 @@ import typing
 from typing import Any
 
 
+def option(default: Any, help: str) -> Any:
+    """A config field with its --help text (mutable defaults are not supported)."""
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
 def _base_type(annotation: Any) -> tuple[type, bool]:
     """(the scalar type, whether None is allowed) of an annotation like `int | None`."""
     origin = typing.get_origin(annotation)

@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch import nn
 
+from tests.helpers.model_checks import assert_reorder_follows_the_beam, decoder_batch
 from toolkit.models import build_model, model_config_to_dict
 from toolkit.models.rnn import RNNConfig
 from toolkit.modules.recurrent_cells import StackedRecurrentCell
@@ -38,14 +39,7 @@ def _model(config: RNNConfig, vocab: int = 40, seed: int = 0):
     return build_model(model_config_to_dict("rnn", config), vocab, vocab, 1, 2)
 
 
-def _batch():
-    torch.manual_seed(1)
-    src = torch.randint(4, 40, (3, 7))
-    src[0, 5:] = 1  # right padding
-    src[0, 4] = src[1, 6] = src[2, 6] = 2
-    prev = torch.randint(4, 40, (3, 6))
-    prev[:, 0] = 2
-    return src, torch.tensor([5, 7, 7]), prev
+_batch = decoder_batch
 
 
 VARIANTS = {
@@ -242,17 +236,7 @@ def test_padding_never_leaks_into_states(variant):
 
 
 def test_reorder_state_follows_the_beam():
-    model = _model(VARIANTS["lstm"]).eval()
-    src, lengths, prev = _batch()
-    order = torch.tensor([2, 0, 1])
-    with torch.no_grad():
-        enc = model.encode(src, lengths)
-        _, _, state = model.decode_step(prev[:, :1], enc, None)
-        reordered, _, _ = model.decode_step(
-            prev[order, :2], model.reorder_encoder_out(enc, order), model.reorder_state(state, order)
-        )
-        direct, _, _ = model.decode_step(prev[:, :2], enc, state)
-    torch.testing.assert_close(reordered, direct[order])
+    assert_reorder_follows_the_beam(_model(VARIANTS["lstm"]).eval())
 
 
 def test_reverse_source_reads_backwards_but_aligns_forwards():

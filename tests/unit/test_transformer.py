@@ -5,6 +5,7 @@ import dataclasses
 import pytest
 import torch
 
+from tests.helpers.model_checks import assert_reorder_follows_the_beam, decoder_batch
 from toolkit.models import build_model, model_config_to_dict
 from toolkit.models.transformer import TransformerConfig
 from toolkit.modules.multihead_attention import MultiheadAttention, _explicit_attention
@@ -31,14 +32,7 @@ def _model(**overrides):
     return model.eval()
 
 
-def _batch():
-    torch.manual_seed(1)
-    src = torch.randint(4, 40, (3, 7))
-    src[0, 5:] = 1  # right padding
-    src[0, 4] = src[1, 6] = src[2, 6] = 2
-    prev = torch.randint(4, 40, (3, 6))
-    prev[:, 0] = 2
-    return src, torch.tensor([5, 7, 7]), prev
+_batch = decoder_batch
 
 
 @pytest.mark.parametrize(
@@ -71,17 +65,7 @@ def test_padding_does_not_change_the_output():
 
 
 def test_reorder_state_follows_the_beam():
-    model = _model()
-    src, lengths, prev = _batch()
-    order = torch.tensor([2, 0, 1])
-    with torch.no_grad():
-        enc = model.encode(src, lengths)
-        _, _, state = model.decode_step(prev[:, :1], enc, None)
-        lp_reordered, _, _ = model.decode_step(
-            prev[order, :2], model.reorder_encoder_out(enc, order), model.reorder_state(state, order)
-        )
-        lp, _, _ = model.decode_step(prev[:, :2], enc, state)
-    torch.testing.assert_close(lp_reordered, lp[order])
+    assert_reorder_follows_the_beam(_model())
 
 
 def test_presets_resolve_with_published_sizes():

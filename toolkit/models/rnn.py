@@ -16,13 +16,14 @@ H decoder hidden size, L decoder layers, V vocabulary.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from toolkit.config import option
 from toolkit.models.base import DecoderState, EncoderDecoderModel, EncoderOut
 from toolkit.modules.dropout import fast_dropout
 from toolkit.modules.recurrent_cells import RNN_TYPES, StackedRecurrentCell
@@ -32,36 +33,32 @@ from toolkit.registry import ARCHITECTURES
 ATTENTIONS = ("none", "bahdanau", "luong")
 
 
-def _option(default, help: str):
-    return field(default=default, metadata={"help": help})
-
-
 @dataclass
 class RNNConfig:
-    rnn_type: str = _option("lstm", "recurrent cell: lstm or gru")
-    encoder_embed_dim: int = _option(512, "source embedding size")
-    encoder_hidden_size: int = _option(512, "encoder hidden size per direction")
-    encoder_layers: int = _option(1, "encoder layers")
-    encoder_bidirectional: bool = _option(False, "read the source both ways; final states are concatenated")
-    encoder_dropout_in: float = _option(0.1, "dropout on source embeddings")
-    encoder_dropout_out: float = _option(0.1, "dropout between encoder layers and on its outputs")
-    reverse_source: bool = _option(False, "read the source backwards (Sutskever et al. 2014)")
-    decoder_embed_dim: int = _option(512, "target embedding size")
-    decoder_hidden_size: int = _option(512, "decoder hidden size")
-    decoder_layers: int = _option(1, "decoder layers")
-    decoder_out_embed_dim: int = _option(512, "size of the features fed to the vocabulary projection")
-    decoder_dropout_in: float = _option(0.1, "dropout on target embeddings")
-    decoder_dropout_out: float = _option(0.1, "dropout between decoder layers and on its outputs")
-    attention: str = _option("luong", "none (Sutskever/Cho), bahdanau (additive) or luong")
-    attention_score: str = _option("general", "Luong score: dot, general or concat")
-    attention_window: str = _option("global", "Luong window: global, local-m or local-p")
-    local_window_size: int = _option(10, "half-width D of a local attention window")
-    input_feeding: bool = _option(True, "Luong input feeding: the previous attentional state joins the input")
-    context_every_step: bool = _option(False, "no attention: feed the encoder summary to every step (Cho et al.)")
-    share_decoder_input_output_embed: bool = _option(False, "tie the output projection to the target embeddings")
-    share_all_embeddings: bool = _option(False, "tie source, target and output embeddings (joined dictionary)")
-    max_source_positions: int = _option(100000, "longest source accepted")
-    max_target_positions: int = _option(100000, "longest target generated")
+    rnn_type: str = option("lstm", "recurrent cell: lstm or gru")
+    encoder_embed_dim: int = option(512, "source embedding size")
+    encoder_hidden_size: int = option(512, "encoder hidden size per direction")
+    encoder_layers: int = option(1, "encoder layers")
+    encoder_bidirectional: bool = option(False, "read the source both ways; final states are concatenated")
+    encoder_dropout_in: float = option(0.1, "dropout on source embeddings")
+    encoder_dropout_out: float = option(0.1, "dropout between encoder layers and on its outputs")
+    reverse_source: bool = option(False, "read the source backwards (Sutskever et al. 2014)")
+    decoder_embed_dim: int = option(512, "target embedding size")
+    decoder_hidden_size: int = option(512, "decoder hidden size")
+    decoder_layers: int = option(1, "decoder layers")
+    decoder_out_embed_dim: int = option(512, "size of the features fed to the vocabulary projection")
+    decoder_dropout_in: float = option(0.1, "dropout on target embeddings")
+    decoder_dropout_out: float = option(0.1, "dropout between decoder layers and on its outputs")
+    attention: str = option("luong", "none (Sutskever/Cho), bahdanau (additive) or luong")
+    attention_score: str = option("general", "Luong score: dot, general or concat")
+    attention_window: str = option("global", "Luong window: global, local-m or local-p")
+    local_window_size: int = option(10, "half-width D of a local attention window")
+    input_feeding: bool = option(True, "Luong input feeding: the previous attentional state joins the input")
+    context_every_step: bool = option(False, "no attention: feed the encoder summary to every step (Cho et al.)")
+    share_decoder_input_output_embed: bool = option(False, "tie the output projection to the target embeddings")
+    share_all_embeddings: bool = option(False, "tie source, target and output embeddings (joined dictionary)")
+    max_source_positions: int = option(100000, "longest source accepted")
+    max_target_positions: int = option(100000, "longest target generated")
 
 
 def _uniform_init(module: nn.Module, bound: float = 0.1) -> None:
@@ -389,12 +386,7 @@ def gru_bahdanau() -> RNNConfig:
     """Bahdanau et al. 2014 (RNNsearch): bidirectional GRU encoder, additive attention, deep output."""
     return RNNConfig(
         rnn_type="gru",
-        encoder_embed_dim=512,
-        encoder_hidden_size=512,
         encoder_bidirectional=True,
-        decoder_embed_dim=512,
-        decoder_hidden_size=512,
-        decoder_out_embed_dim=512,
         attention="bahdanau",
         encoder_dropout_out=0.2,
         decoder_dropout_out=0.2,

@@ -6,12 +6,13 @@ Shapes: B batch, S source length, T target length, D model dim, V vocabulary.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from toolkit.config import option
 from toolkit.models.base import DecoderState, EncoderDecoderModel, EncoderOut
 from toolkit.modules.dropout import fast_dropout
 from toolkit.modules.multihead_attention import MultiheadAttention
@@ -19,31 +20,27 @@ from toolkit.modules.positions import PositionEmbedding
 from toolkit.registry import ARCHITECTURES
 
 
-def _option(default, help: str):
-    return field(default=default, metadata={"help": help})
-
-
 @dataclass
 class TransformerConfig:
-    encoder_embed_dim: int = _option(512, "encoder model dimension")
-    encoder_ffn_embed_dim: int = _option(2048, "encoder feed-forward inner dimension")
-    encoder_layers: int = _option(6, "encoder layers")
-    encoder_attention_heads: int = _option(8, "encoder attention heads")
-    decoder_embed_dim: int = _option(512, "decoder model dimension")
-    decoder_ffn_embed_dim: int = _option(2048, "decoder feed-forward inner dimension")
-    decoder_layers: int = _option(6, "decoder layers")
-    decoder_attention_heads: int = _option(8, "decoder attention heads")
-    dropout: float = _option(0.1, "dropout on embeddings and sublayer outputs")
-    attention_dropout: float = _option(0.0, "dropout on attention probabilities")
-    activation_dropout: float = _option(0.0, "dropout after the feed-forward activation")
-    activation_fn: str = _option("relu", "feed-forward activation: relu or gelu")
-    normalize_before: bool = _option(False, "pre-norm (LayerNorm before each sublayer) instead of post-norm")
-    learned_pos: bool = _option(False, "learned position embeddings instead of sinusoidal ones")
-    share_all_embeddings: bool = _option(False, "tie source, target and output embeddings (joined dictionary)")
-    share_decoder_input_output_embed: bool = _option(False, "tie the output projection to the target embeddings")
-    no_scale_embedding: bool = _option(False, "do not scale embeddings by sqrt(dim)")
-    max_source_positions: int = _option(1024, "longest source accepted")
-    max_target_positions: int = _option(1024, "longest target generated")
+    encoder_embed_dim: int = option(512, "encoder model dimension")
+    encoder_ffn_embed_dim: int = option(2048, "encoder feed-forward inner dimension")
+    encoder_layers: int = option(6, "encoder layers")
+    encoder_attention_heads: int = option(8, "encoder attention heads")
+    decoder_embed_dim: int = option(512, "decoder model dimension")
+    decoder_ffn_embed_dim: int = option(2048, "decoder feed-forward inner dimension")
+    decoder_layers: int = option(6, "decoder layers")
+    decoder_attention_heads: int = option(8, "decoder attention heads")
+    dropout: float = option(0.1, "dropout on embeddings and sublayer outputs")
+    attention_dropout: float = option(0.0, "dropout on attention probabilities")
+    activation_dropout: float = option(0.0, "dropout after the feed-forward activation")
+    activation_fn: str = option("relu", "feed-forward activation: relu or gelu")
+    normalize_before: bool = option(False, "pre-norm (LayerNorm before each sublayer) instead of post-norm")
+    learned_pos: bool = option(False, "learned position embeddings instead of sinusoidal ones")
+    share_all_embeddings: bool = option(False, "tie source, target and output embeddings (joined dictionary)")
+    share_decoder_input_output_embed: bool = option(False, "tie the output projection to the target embeddings")
+    no_scale_embedding: bool = option(False, "do not scale embeddings by sqrt(dim)")
+    max_source_positions: int = option(1024, "longest source accepted")
+    max_target_positions: int = option(1024, "longest target generated")
 
 
 _ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu}
