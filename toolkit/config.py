@@ -52,7 +52,18 @@ def add_dataclass_arguments(group, config_cls: type, defaults: Any = None, skip:
         )
         kind, optional = _base_type(hints[field.name])
         help_text = field.metadata.get("help", "")
-        if kind is bool:
+        if kind is bool and field.name.startswith("no_"):
+            # A negative name reads best as fairseq spells it: --no-save, with --save to undo it.
+            positive = "--" + field.name[3:].replace("_", "-")
+            group.add_argument(
+                flag,
+                dest=field.name,
+                action="store_true",
+                default=default,
+                help=f"{help_text} (default: {default}; {positive} undoes it)".strip(),
+            )
+            group.add_argument(positive, dest=field.name, action="store_false", help=argparse.SUPPRESS)
+        elif kind is bool:
             group.add_argument(
                 flag,
                 dest=field.name,

@@ -9,6 +9,7 @@ import torch
 
 from toolkit.criterions.fused_projection_loss import projection_loss
 from toolkit.data.collate import Batch
+from toolkit.config import option
 from toolkit.registry import CRITERIONS
 
 
@@ -19,7 +20,7 @@ class CrossEntropyConfig:
 
 @dataclass
 class LabelSmoothedCrossEntropyConfig:
-    label_smoothing: float = 0.1
+    label_smoothing: float = option(0.1, "probability mass spread uniformly over the vocabulary")
 
 
 class _ProjectionCriterion:

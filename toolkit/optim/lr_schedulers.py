@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
+from toolkit.config import option
 from toolkit.registry import SCHEDULERS
 
 
@@ -45,8 +46,8 @@ class Schedule:
 
 @dataclass
 class FixedConfig:
-    warmup_updates: int = 0
-    lr_shrink: float = 1.0  # multiply the lr by this after each epoch (1 keeps it fixed)
+    warmup_updates: int = option(0, "linear warmup over N updates (0: none)")
+    lr_shrink: float = option(1.0, "multiply the lr by this after each epoch (1 keeps it fixed)")
 
 
 @SCHEDULERS.register("fixed", config=FixedConfig)
@@ -77,8 +78,8 @@ class FixedSchedule(Schedule):
 
 @dataclass
 class InverseSqrtConfig:
-    warmup_updates: int = 4000
-    warmup_init_lr: float = 1e-7
+    warmup_updates: int = option(4000, "linear warmup over N updates, then 1/sqrt decay")
+    warmup_init_lr: float = option(1e-7, "learning rate at update 0")
 
 
 @SCHEDULERS.register("inverse_sqrt", config=InverseSqrtConfig)
@@ -100,10 +101,10 @@ class InverseSqrtSchedule(Schedule):
 
 @dataclass
 class CosineConfig:
-    warmup_updates: int = 0
-    warmup_init_lr: float = 1e-7
-    min_lr: float = 0.0
-    period_updates: int = 10000
+    warmup_updates: int = option(0, "linear warmup over N updates (0: none)")
+    warmup_init_lr: float = option(1e-7, "learning rate at update 0")
+    min_lr: float = option(0.0, "learning rate at the end of the cosine")
+    period_updates: int = option(10000, "updates from peak to --min-lr")
 
 
 @SCHEDULERS.register("cosine", config=CosineConfig)
@@ -126,9 +127,9 @@ class CosineSchedule(Schedule):
 
 @dataclass
 class ReduceOnPlateauConfig:
-    lr_shrink: float = 0.1
-    lr_patience: int = 0
-    warmup_updates: int = 0
+    lr_shrink: float = option(0.1, "multiply the lr by this when validation stops improving")
+    lr_patience: int = option(0, "epochs without improvement before shrinking")
+    warmup_updates: int = option(0, "linear warmup over N updates (0: none)")
 
 
 @SCHEDULERS.register("reduce_lr_on_plateau", config=ReduceOnPlateauConfig)

@@ -6,22 +6,23 @@ from dataclasses import dataclass
 
 import torch
 
+from toolkit.config import option
 from toolkit.registry import OPTIMIZERS
 
 
 @dataclass
 class AdamConfig:
-    lr: float = 5e-4
-    adam_betas: str = "0.9,0.98"
-    adam_eps: float = 1e-8
-    weight_decay: float = 0.0
+    lr: float = option(5e-4, "peak learning rate (reached after warmup)")
+    adam_betas: str = option("0.9,0.98", "Adam beta1,beta2")
+    adam_eps: float = option(1e-8, "Adam epsilon")
+    weight_decay: float = option(0.0, "decoupled weight decay (AdamW)")
 
 
 @dataclass
 class SGDConfig:
-    lr: float = 0.1
-    momentum: float = 0.0
-    weight_decay: float = 0.0
+    lr: float = option(0.1, "learning rate")
+    momentum: float = option(0.0, "momentum factor (0: plain SGD)")
+    weight_decay: float = option(0.0, "L2 penalty")
 
 
 def _betas(text: str) -> tuple[float, float]:

@@ -9,6 +9,7 @@ from pathlib import Path
 from toolkit.data.dictionary import Dictionary
 from toolkit.data.indexed import MMapIndexedDataset, dataset_exists
 from toolkit.data.pair_dataset import PairDataset
+from toolkit.config import option
 from toolkit.errors import UserError
 from toolkit.registry import TASKS
 
@@ -16,10 +17,10 @@ from toolkit.registry import TASKS
 @dataclass
 class TranslationConfig:
     data: str = ""
-    source_lang: str = ""
-    target_lang: str = ""
-    train_subset: str = "train"
-    valid_subset: str = "valid"
+    source_lang: str = option("", "source language (default: the one recorded in DATA by preprocess)")
+    target_lang: str = option("", "target language (default: the one recorded in DATA by preprocess)")
+    train_subset: str = option("train", "split to train on")
+    valid_subset: str = option("valid", "split to validate on")
 
 
 @TASKS.register("translation", config=TranslationConfig)
