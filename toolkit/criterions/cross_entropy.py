@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import torch
 
+from toolkit.config import option
 from toolkit.criterions.fused_projection_loss import projection_loss
 from toolkit.data.collate import Batch
-from toolkit.config import option
 from toolkit.registry import CRITERIONS
 
 

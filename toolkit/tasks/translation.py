@@ -6,10 +6,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from toolkit.config import option
 from toolkit.data.dictionary import Dictionary
 from toolkit.data.indexed import MMapIndexedDataset, dataset_exists
 from toolkit.data.pair_dataset import PairDataset
-from toolkit.config import option
 from toolkit.errors import UserError
 from toolkit.registry import TASKS
 
