@@ -6,10 +6,12 @@ import json
 
 import pytest
 import sacrebleu
+import sacrebleu.significance as sacrebleu_significance
 from sacremoses import MosesTokenizer
 from typer.testing import CliRunner
 
 from cli.main import _register_commands, app
+from tests.helpers.cli import nmt_in_process
 from toolkit.errors import UserError
 from toolkit.scoring import ScoreConfig, corpus_scores, read_system
 from toolkit.scoring.bleu import build_metrics
@@ -89,6 +91,17 @@ def test_paired_bootstrap(tmp_path):
     assert result == paired_bootstrap("bleu", metric, HYPS, BASE, REFS, samples=200, seed=3)
     same = paired_bootstrap("bleu", metric, HYPS, HYPS, REFS, samples=200, seed=3)
     assert same.difference == 0 and same.p_value == 1.0
+    # Against sacreBLEU's own paired bootstrap: same resamples for a seed, same p-value and score.
+    close = [h.replace("sat", "is sitting") if i % 8 == 0 else h for i, h in enumerate(HYPS)]
+    for system, seed in ((BASE, 3), (close, 7), (close, 11)):
+        ours = paired_bootstrap("bleu", metric, system, HYPS, REFS, samples=300, seed=seed)
+        base_stats = metric._extract_corpus_statistics(HYPS, [REFS])
+        baseline_info = {"bleu": (base_stats, metric._aggregate_and_compute(base_stats))}
+        _, theirs = sacrebleu_significance._paired_bs_test(
+            baseline_info, "sys", system, [REFS], {"bleu": metric}, n_samples=300, seed=seed
+        )
+        assert ours.system == pytest.approx(theirs["bleu"].score)
+        assert ours.p_value == pytest.approx(theirs["bleu"].p_value)
     code, out = run(
         "score",
         "--sys",
@@ -118,6 +131,19 @@ def test_sentence_level(tmp_path):
     per = json.loads(out)["sentences_scores"]
     assert len(per) == len(HYPS)
     assert per[0]["bleu"] == pytest.approx(sacrebleu.sentence_bleu(HYPS[0], [REFS[0]]).score)
+
+
+@pytest.mark.parametrize(
+    "sys_lines,ref_lines,message",
+    [(HYPS[:3], REFS[:2], "3 lines but reference has 2"), ([], [], "empty"), (HYPS, None, "not found")],
+)
+def test_score_bad_input_is_one_line(tmp_path, capsys, sys_lines, ref_lines, message):
+    sys_file = write(tmp_path / "h", sys_lines)
+    ref_file = write(tmp_path / "r", ref_lines) if ref_lines is not None else tmp_path / "missing"
+    code, err = nmt_in_process(["score", "--sys", str(sys_file), "--ref", str(ref_file)], capsys)
+    assert code == 2
+    assert message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_bad_input(tmp_path):

@@ -2,8 +2,11 @@
 
 Per-sentence sufficient statistics are extracted once with sacreBLEU, then every
 resample is just a sum of rows, so 1000 samples over thousands of sentences is fast.
-The p-value follows sacreBLEU's paired bootstrap: how often the resampled difference,
-centred on its mean, is at least as large as the observed one.
+The p-value is sacreBLEU's (`sacrebleu --paired-bs`, after Moses'
+bootstrap-hypothesis-difference-significance.pl), with the same resamples for the same seed: how
+often the absolute resampled difference, centred on its mean, exceeds the observed one. One
+deliberate difference: two systems with identical scores get p = 1, where sacreBLEU's strict
+comparison would report 1/(samples+1) and call a system significantly different from itself.
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ class PairedBootstrapResult:
 
 
 def _resampled(metric: Metric, stats: np.ndarray, indices: np.ndarray) -> np.ndarray:
-    return np.array([metric._compute_score_from_stats(list(stats[row].sum(0))).score for row in indices])
+    return np.array([metric._compute_score_from_stats(stats[row].sum(0)).score for row in indices])
 
 
 def paired_bootstrap(
@@ -60,18 +63,22 @@ def paired_bootstrap(
     seed: int = 1,
 ) -> PairedBootstrapResult:
     """Is `system` better (or worse) than `baseline` beyond what the choice of test sentences explains?"""
-    sys_stats = np.array(metric._extract_corpus_statistics(list(system), [list(refs)]), dtype=np.float64)
-    base_stats = np.array(metric._extract_corpus_statistics(list(baseline), [list(refs)]), dtype=np.float64)
-    sys_score = metric._compute_score_from_stats(list(sys_stats.sum(0))).score
-    base_score = metric._compute_score_from_stats(list(base_stats.sum(0))).score
+    sys_stats = metric._extract_corpus_statistics(list(system), [list(refs)])
+    base_stats = metric._extract_corpus_statistics(list(baseline), [list(refs)])
+    sys_score = metric._aggregate_and_compute(sys_stats).score
+    base_score = metric._aggregate_and_compute(base_stats).score
+    # sacreBLEU's draw and precision, so a seed gives its resamples and its p-value.
     rng = np.random.default_rng(seed)
-    indices = rng.integers(0, len(refs), size=(samples, len(refs)))
-    sys_samples = _resampled(metric, sys_stats, indices)
-    base_samples = _resampled(metric, base_stats, indices)
-    diffs = sys_samples - base_samples
+    indices = rng.choice(len(refs), size=(samples, len(refs)), replace=True)
+    sys_samples = _resampled(metric, np.array(sys_stats, dtype="float32"), indices)
+    base_samples = _resampled(metric, np.array(base_stats, dtype="float32"), indices)
+    spread = np.abs(sys_samples - base_samples)
     observed = sys_score - base_score
-    extreme = np.sum(np.abs(diffs - diffs.mean()) >= abs(observed))
-    p_value = float((extreme + 1) / (samples + 1))
+    if observed == 0:
+        p_value = 1.0
+    else:
+        extreme = np.sum(spread - spread.mean() > abs(observed))
+        p_value = float((extreme + 1) / (samples + 1))
 
     def ci(values: np.ndarray) -> tuple[float, float]:
         return float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))
