@@ -1,8 +1,7 @@
-"""Several models decoded as one: the average of their probabilities at every step."""
+"""Several models decoded as one: the average of their log-probabilities at every step."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,8 +11,10 @@ import torch
 class Ensemble:
     """Wraps models that share a target vocabulary behind the single-model interface.
 
-    Log-probabilities are combined as log(mean(p)) = logsumexp(log p) - log n (fairseq's
-    rule); attention is the mean over the models that return one.
+    Log-probabilities are averaged (a log-linear combination, the geometric mean of the models'
+    distributions): a token any one model finds very unlikely stays unlikely, where fairseq's mean of
+    probabilities lets one confident model outvote the rest. Attention is the mean over the models
+    that return one.
     """
 
     def __init__(self, models: Sequence[Any]) -> None:
@@ -47,7 +48,7 @@ class Ensemble:
         if len(lprobs) == 1:
             combined = lprobs[0]
         else:
-            combined = torch.logsumexp(torch.stack(lprobs), dim=0) - math.log(len(lprobs))
+            combined = torch.stack(lprobs).mean(0)
         attn = torch.stack(attns).mean(0) if attns else None
         return combined, attn, new_states
 
