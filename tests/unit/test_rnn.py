@@ -13,7 +13,7 @@ from tests.helpers.model_checks import assert_reorder_follows_the_beam, decoder_
 from toolkit.models import build_model, model_config_to_dict
 from toolkit.models.rnn import RNNConfig
 from toolkit.modules.recurrent_cells import StackedRecurrentCell
-from toolkit.modules.rnn_attention import AdditiveScore, DotScore, GeneralScore, RecurrentAttention
+from toolkit.modules.rnn_attention import AdditiveScore, DotScore, GeneralScore, RecurrentAttention, build_score
 from toolkit.registry import ARCHITECTURES
 
 PRESETS = ["lstm", "lstm_luong_wmt_en_de", "lstm_local_p", "gru_bahdanau", "seq2seq_sutskever", "gru_cho"]
@@ -30,7 +30,9 @@ def small(config: RNNConfig, dim: int = 16) -> RNNConfig:
         decoder_out_embed_dim=dim,
         encoder_layers=min(config.encoder_layers, 2),
         decoder_layers=min(config.decoder_layers, 2),
-        local_window_size=min(config.local_window_size, 2),
+        local_window_size=min(config.local_window_size, 2)
+        if config.attention_window != "global"
+        else config.local_window_size,
     )
 
 
@@ -151,8 +153,15 @@ def _additive_scores(score: AdditiveScore, query: list[float]) -> list[float]:
 
 @pytest.mark.parametrize("name", ["concat", "bahdanau"])
 def test_additive_attention_by_hand(name):
+    """Luong's concat (from --attention-score) and Bahdanau's score (as the model builds it) by hand."""
     torch.manual_seed(3)
-    score = AdditiveScore(3, 3, 2)  # Luong concat and Bahdanau share the score; they differ in the query
+    if name == "concat":
+        score = build_score("concat", 3, 3)
+    else:
+        model = _model(small(ARCHITECTURES.resolve("gru_bahdanau")[1], dim=3))
+        score = model.attention.score  # its keys are the bidirectional encoder's 6-dim outputs: use 3 of them
+        score.key_proj = nn.Linear(3, score.key_proj.out_features, bias=False)
+    assert isinstance(score, AdditiveScore)
     _check(RecurrentAttention(score, 3), _additive_scores(score, QUERY[0].tolist()), [True, True, True, False])
 
 
@@ -200,6 +209,64 @@ def test_local_p_weights_vanish_outside_window_on_random_inputs():
 
 
 # --- the model --------------------------------------------------------------------------------
+
+
+def _reference_cell(model) -> nn.Module:
+    """torch's own LSTMCell/GRUCell holding the decoder's first-layer weights."""
+    weights = model.cells.layers[0]
+    hidden = weights.weight_hidden.size(1)
+    inputs = torch.cat([w for w in (weights.weight_embed, weights.weight_input) if w is not None], 1)
+    cell = (nn.LSTMCell if model.config.rnn_type == "lstm" else nn.GRUCell)(inputs.size(1), hidden)
+    with torch.no_grad():
+        cell.weight_ih.copy_(inputs)
+        cell.weight_hh.copy_(weights.weight_hidden)
+        cell.bias_ih.copy_(weights.bias_input)
+        cell.bias_hh.copy_(weights.bias_hidden)
+    return cell
+
+
+def _attend_by_hand(scores: torch.Tensor, values: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    weights = torch.softmax(scores.masked_fill(~valid, float("-inf")), dim=1)
+    return (weights.unsqueeze(2) * values).sum(1)
+
+
+@pytest.mark.parametrize("variant", ["lstm", "gru_bahdanau"])
+def test_decoder_steps_follow_the_papers_equations(variant):
+    """Two decoder steps written out with torch's cells: what is scored from which state, what feeds what.
+
+    Luong (lstm): h_t = LSTM([e_t; h~_{t-1}], h_{t-1}); a_t = softmax(h_t^T W_a h_s);
+    h~_t = tanh(W_c [c_t; h_t]), fed to step t+1. Bahdanau (gru_bahdanau): a_t from s_{t-1} with
+    v^T tanh(W s_{t-1} + U h_s); s_t = GRU([e_t; c_t], s_{t-1}); t_t = tanh(W_o [s_t; c_t; e_t]).
+    """
+    model = _model(VARIANTS[variant]).eval()
+    src, lengths, prev = _batch()
+    cell = _reference_cell(model)
+    with torch.no_grad():
+        enc = model.encode(src, lengths)
+        values, valid = enc["encoder_out"], src.ne(1)
+        hidden = enc["init_hidden"][:, 0]
+        memory = enc["init_cell"][:, 0] if "init_cell" in enc else None
+        feed = torch.zeros_like(hidden)
+        state = None
+        for t in range(2):
+            embedded = model.decoder_embed(prev[:, t])
+            if variant == "lstm":
+                hidden, memory = cell(torch.cat([embedded, feed], 1), (hidden, memory))
+                keys = values @ model.attention.score.key_proj.weight.T
+                context = _attend_by_hand((keys @ hidden.unsqueeze(2)).squeeze(2), values, valid)
+                expected = feed = torch.tanh(torch.cat([context, hidden], 1) @ model.combine.weight.T)
+            else:
+                score = model.attention.score
+                energy = torch.tanh(
+                    (hidden @ score.query_proj.weight.T).unsqueeze(1) + values @ score.key_proj.weight.T
+                )
+                context = _attend_by_hand((energy @ score.v.weight.T).squeeze(2), values, valid)
+                hidden = cell(torch.cat([embedded, context], 1), hidden)
+                expected = torch.tanh(torch.cat([hidden, context, embedded], 1) @ model.deep_output.weight.T)
+            if model.out_proj is not None:
+                expected = model.out_proj(expected)
+            features, _, state = model.decode_features(prev[:, : t + 1], enc, state)
+            torch.testing.assert_close(features, expected, atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
@@ -281,6 +348,10 @@ def test_every_preset_is_registered_with_its_family():
         ({"attention": "luong", "attention_score": "dot", "encoder_bidirectional": True}, "dot attention"),
         ({"attention_window": "local-x"}, "--attention-window"),
         ({"attention": "multihead"}, "--attention"),
+        ({"attention": "bahdanau", "attention_window": "local-p"}, "--attention-window has no effect"),
+        ({"attention": "none", "input_feeding": False}, "--input-feeding has no effect"),
+        ({"attention": "luong", "context_every_step": True}, "--context-every-step has no effect"),
+        ({"attention": "luong", "local_window_size": 3}, "--local-window-size has no effect"),
     ],
 )
 def test_bad_configurations_are_refused(overrides, message):
