@@ -17,7 +17,7 @@ setup(
         "numpy>=1.24",
     ],
     extras_require={
-        "test": ["pytest>=7", "hypothesis>=6"],
+        "test": ["pytest>=7", "hypothesis>=6", "matplotlib>=3.7"],  # the --plot-attention tests draw
         "plot": ["matplotlib>=3.7"],
     },
     entry_points={"console_scripts": ["nmt=cli.main:main"]},

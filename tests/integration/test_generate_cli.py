@@ -6,6 +6,7 @@ format), so these tests do not depend on training; test_pipeline.py covers the r
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from pathlib import Path
@@ -224,8 +225,16 @@ def test_mismatched_dictionary_and_empty_input(setup, tmp_path):
     for name in os.listdir(data):
         (other / name).write_bytes((data / name).read_bytes())
     (other / "dict.en.txt").write_text((data / "dict.en.txt").read_text() + "extra 1\n")
-    run = nmt("generate", str(other), "--path", str(root / "checkpoint1.pt"))
+    results = tmp_path / "results"
+    run = nmt("generate", str(other), "--path", str(root / "checkpoint1.pt"), "--results-path", str(results))
     assert run.returncode == 2 and "dictionary" in run.stderr and "Traceback" not in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1 and not results.exists()
+    # An empty split is refused by name.
+    (other / "dict.en.txt").write_bytes((data / "dict.en.txt").read_bytes())
+    write_split(other, "test1", Dictionary.load(data / "dict.de.txt"), [])
+    run = nmt("generate", str(other), "--path", str(root / "checkpoint1.pt"), "--gen-subset", "test1")
+    assert run.returncode == 2 and "'test1' is empty" in run.stderr and "Traceback" not in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1
     run = nmt("translate", "--path", str(root / "checkpoint1.pt"), stdin="")
     assert run.returncode == 2 and "empty" in run.stderr
     corrupt = tmp_path / "corrupt.pt"
@@ -249,13 +258,23 @@ def test_interrupted_generate_leaves_no_results_file(setup, tmp_path, monkeypatc
 
     original = SequenceGenerator.generate
     monkeypatch.setattr(SequenceGenerator, "generate", interrupt)
-    results = tmp_path / "results"
+    results, plots = tmp_path / "results", tmp_path / "plots"
     config = GenerateConfig(
-        data=str(data), path=str(root / "checkpoint1.pt"), batch_size=3, results_path=str(results), cpu=True
+        data=str(data),
+        path=str(root / "checkpoint1.pt"),
+        batch_size=3,
+        results_path=str(results),
+        plot_attention=str(plots),
+        cpu=True,
     )
     with pytest.raises(KeyboardInterrupt):
         generate_subset(config)
     assert not results.exists() or not any(results.iterdir())
+    assert not plots.exists() or not any(plots.iterdir()), "an interrupted run must not leave some pictures"
+    calls.clear()
+    monkeypatch.setattr(SequenceGenerator, "generate", original)
+    generate_subset(config, out=io.StringIO())
+    assert sorted(p.name for p in plots.iterdir()) == sorted(f"attention-{i}.png" for i in range(12))
 
 
 def test_translate_streams_block_by_block(setup):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -143,6 +146,7 @@ def generate_subset(cfg: GenerateConfig, out: IO[str] | None = None) -> dict:
     lines: dict[int, list[str]] = {}
     hyps: dict[int, str] = {}
     refs: dict[int, str] = {}
+    to_plot: dict[int, tuple] = {}
     ntokens = 0
     start = time.perf_counter()
     batches = generation_batches(dataset.src_sizes, cfg.max_tokens, cfg.batch_size)
@@ -175,20 +179,31 @@ def generate_subset(cfg: GenerateConfig, out: IO[str] | None = None) -> dict:
                     and results[row]
                     and results[row][0].attention is not None
                 ):
-                    _plot(cfg.plot_attention, sid, src, results[row][0], models)
+                    to_plot[sid] = (src, results[row][0])
             progress.advance(bar, len(indices))
     elapsed = time.perf_counter() - start
+    if to_plot:
+        _plot_all(Path(cfg.plot_attention), to_plot, models)
     return _report(cfg, lines, hyps, refs, ntokens, elapsed, out)
 
 
-def _plot(directory: str, sid: int, src: torch.Tensor, hypo, models: InferenceModels) -> None:
+def _plot_all(directory: Path, to_plot: dict, models: InferenceModels) -> None:
+    """Draw after the search, in a staging folder, then move in: an interrupted run adds no pictures."""
     from toolkit.plotting import plot_attention
 
-    src_words = [models.src_dict[int(i)] for i in src.tolist()]
-    tgt_words = [models.tgt_dict[int(i)] for i in hypo.tokens.tolist()]
-    plot_attention(
-        hypo.attention, src_words, tgt_words, Path(directory) / f"attention-{sid}.png", title=f"sentence {sid}"
-    )
+    directory.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".plots.", suffix=".tmp", dir=directory))
+    try:
+        for sid, (src, hypo) in sorted(to_plot.items()):
+            src_words = [models.src_dict[int(i)] for i in src.tolist()]
+            tgt_words = [models.tgt_dict[int(i)] for i in hypo.tokens.tolist()]
+            plot_attention(
+                hypo.attention, src_words, tgt_words, staging / f"attention-{sid}.png", title=f"sentence {sid}"
+            )
+        for picture in sorted(staging.iterdir()):
+            os.replace(picture, directory / picture.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _report(cfg: GenerateConfig, lines, hyps, refs, ntokens: int, elapsed: float, out: IO[str]) -> dict:
