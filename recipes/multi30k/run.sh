@@ -69,7 +69,11 @@ else
   # Fewer epochs than $AVERAGE may fit in the budget: average what there is.
   have=$(find "$CKPT" -maxdepth 1 -name 'checkpoint[0-9]*.pt' | wc -l)
   n=$(( have < AVERAGE ? have : AVERAGE ))
-  nmt average-checkpoints --inputs "$CKPT" --num-epoch-checkpoints "$n" --output "$CKPT/average.pt"
+  if [ "$n" -gt 0 ]; then
+    nmt average-checkpoints --inputs "$CKPT" --num-epoch-checkpoints "$n" --output "$CKPT/average.pt"
+  else  # no epoch finished (or --no-epoch-checkpoints): the last checkpoint is the model
+    nmt average-checkpoints --inputs "$CKPT/checkpoint_last.pt" --output "$CKPT/average.pt"
+  fi
 fi
 
 stage "5. translate test_2016_flickr with beam 5"
