@@ -61,6 +61,6 @@ def sentence_lines(
         lines.append(f"H-{sid}\t{hypo.score:.6f}\t{post.target(hypo.tokens)}")
         lines.append(f"D-{sid}\t{hypo.score:.6f}\t{detok}")
         lines.append(f"P-{sid}\t" + " ".join(f"{x:.4f}" for x in hypo.positional_scores.tolist()))
-        if print_alignment:
+        if print_alignment and hypo.alignment is not None:  # models without attention have no A- line
             lines.append(f"A-{sid}\t{format_alignment(hypo.alignment)}")
     return lines, best, ref
