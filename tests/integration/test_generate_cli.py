@@ -206,6 +206,7 @@ def test_average_checkpoints_then_generate(setup, tmp_path):
         (["--nbest", "3", "--beam", "2"], "--nbest"),
         (["--gen-subset", "test7"], "test7"),
         (["--path", "/nonexistent/model.pt"], "checkpoint not found"),
+        (["--plot-attention", "/dev/null/plots"], "--plot-attention /dev/null/plots: Not a directory"),
     ],
 )
 def test_generate_bad_input_is_one_line(setup, tmp_path, args, message):

@@ -118,6 +118,10 @@ def generate_subset(cfg: GenerateConfig, out: IO[str] | None = None) -> dict:
         from toolkit.plotting import require_matplotlib
 
         require_matplotlib()
+        try:  # a bad directory should fail before the search, not after it
+            Path(cfg.plot_attention).mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise UserError(f"--plot-attention {cfg.plot_attention}: {error.strerror}") from None
     torch.manual_seed(cfg.seed)
     device = pick_device(cfg.cpu)
     models = load_models(cfg.path, device)
@@ -191,7 +195,6 @@ def _plot_all(directory: Path, to_plot: dict, models: InferenceModels) -> None:
     """Draw after the search, in a staging folder, then move in: an interrupted run adds no pictures."""
     from toolkit.plotting import plot_attention
 
-    directory.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".plots.", suffix=".tmp", dir=directory))
     try:
         for sid, (src, hypo) in sorted(to_plot.items()):
