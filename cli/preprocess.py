@@ -35,6 +35,13 @@ def preprocess_command(
     bpe_min_frequency: int = typer.Option(2, help="Stop learning merges below this pair frequency."),
     bpe_separate: bool = typer.Option(False, "--bpe-separate", help="Learn BPE per language instead of jointly."),
     bpe_codes: str | None = typer.Option(None, help="Reuse these subword-nmt codes instead of learning."),
+    bpe_dropout: float = typer.Option(
+        0.0, help="BPE-dropout: skip each merge with this probability in extra copies of the training split."
+    ),
+    bpe_dropout_copies: int = typer.Option(
+        1, help="With --bpe-dropout: stochastically segmented copies added after the deterministic training split."
+    ),
+    seed: int = typer.Option(1, help="Seed for --bpe-dropout (output is identical for any --workers)."),
     joined_dictionary: bool = typer.Option(False, "--joined-dictionary", help="One dictionary for both languages."),
     srcdict: str | None = typer.Option(None, help="Reuse this source dictionary (dict.LANG.txt)."),
     tgtdict: str | None = typer.Option(None, help="Reuse this target dictionary."),
@@ -66,6 +73,9 @@ def preprocess_command(
         bpe_min_frequency=bpe_min_frequency,
         bpe_separate=bpe_separate,
         bpe_codes=bpe_codes,
+        bpe_dropout=bpe_dropout,
+        bpe_dropout_copies=bpe_dropout_copies,
+        seed=seed,
         joined_dictionary=joined_dictionary,
         srcdict=srcdict,
         tgtdict=tgtdict,

@@ -11,6 +11,7 @@
 #   WORK=work/multi30k       where data-bin, checkpoints and results go
 #   AVERAGE=10               average the last N epoch checkpoints
 #   TRAIN_ARGS="..."         extra flags for nmt train (override the defaults below)
+#   PREPROCESS_ARGS="..."    extra flags for nmt preprocess, e.g. "--bpe-dropout 0.1 --bpe-dropout-copies 4"
 #
 # Safe to rerun: finished stages are skipped and an interrupted training resumes.
 set -euo pipefail
@@ -22,6 +23,7 @@ MINUTES=${MINUTES:-60}
 WORK=${WORK:-work/multi30k}
 AVERAGE=${AVERAGE:-10}
 TRAIN_ARGS=${TRAIN_ARGS:-}
+PREPROCESS_ARGS=${PREPROCESS_ARGS:-}
 URL=https://github.com/multi30k/dataset/raw/master/data/task1/raw
 
 RAW=${1:-$WORK/raw}
@@ -50,9 +52,11 @@ stage "2. preprocess -> $BIN"
 if [ -f "$BIN/preprocess.json" ]; then
   echo "done already"
 else
+  # shellcheck disable=SC2086
   nmt preprocess --source-lang "$SRC" --target-lang "$TGT" \
     --trainpref "$RAW/train" --validpref "$RAW/val" --testpref "$RAW/test_2016_flickr" \
-    --destdir "$BIN" --tokenize moses --bpe subword-nmt --bpe-merges 10000 --joined-dictionary --workers 2
+    --destdir "$BIN" --tokenize moses --bpe subword-nmt --bpe-merges 10000 --joined-dictionary --workers 2 \
+    $PREPROCESS_ARGS
 fi
 
 stage "3. train $ARCH for $MINUTES minutes -> $CKPT"

@@ -106,6 +106,9 @@ def test_undecodable_bytes_and_replace(tiny_corpus, tmp_path, capsys):
         (["--nwordstgt", "0"], "--nwordstgt must be positive or -1"),
         (["--tokenize", "spacy"], "--tokenize must be one of"),
         (["--bpe", "none", "--bpe-codes", "x"], "--bpe-codes contradicts --bpe none"),
+        (["--bpe-dropout", "1"], "--bpe-dropout must be in [0, 1)"),
+        (["--bpe-dropout", "0.1", "--bpe-dropout-copies", "0"], "--bpe-dropout-copies must be at least 1"),
+        (["--bpe", "none", "--bpe-dropout", "0.1"], "--bpe-dropout needs BPE"),
     ],
 )
 def test_nonsense_values(tiny_corpus, tmp_path, capsys, extra, message):

@@ -58,6 +58,27 @@ def test_segmenter_matches_subword_nmt():
         assert segmenter.segment_line(line) == reference_bpe.segment(line)
 
 
+def test_bpe_dropout_sampling():
+    text = _text(4)
+    lines = text.splitlines()[:80]
+    segmenter = Segmenter(codes := learn_codes(count_words(text.splitlines()), 200))
+    deterministic = [segmenter.segment_line(line) for line in lines]
+    assert segmenter.sample_lines(lines, 0.0, seed=5) == deterministic
+    # Dropping every merge leaves single characters.
+    assert segmenter.sample_lines(lines, 0.999999, seed=5) == [
+        " ".join("@@ ".join(w) for w in ln.split()) for ln in lines
+    ]
+    state = random.getstate()
+    sampled = segmenter.sample_lines(lines, 0.3, seed=5)
+    assert random.getstate() == state  # the caller's generator is left alone
+    assert sampled == Segmenter(codes).sample_lines(lines, 0.3, seed=5)  # a function of the seed alone
+    assert sampled != segmenter.sample_lines(lines, 0.3, seed=6)
+    assert [s.replace("@@ ", "") for s in sampled] == lines  # the same words, split differently
+    changed = sum(s != d for s, d in zip(sampled, deterministic, strict=True))
+    pieces = sum(len(s.split()) for s in sampled) / sum(len(d.split()) for d in deterministic)
+    assert changed > 20 and pieces > 1.05
+
+
 def test_invalid_codes():
     with pytest.raises(UserError, match="line 2"):
         validate_codes("#version: 0.2\na b c\n")

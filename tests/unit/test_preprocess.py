@@ -56,6 +56,38 @@ def test_output_identical_for_any_number_of_workers(tiny_corpus, tmp_path):
             assert (tmp_path / "w1" / name).read_bytes() == (tmp_path / other / name).read_bytes(), name
 
 
+def test_bpe_dropout_copies_follow_the_deterministic_training_split(tiny_corpus, tmp_path):
+    plain, dropped = tmp_path / "plain", tmp_path / "dropout"
+    preprocess(_config(tiny_corpus, plain, joined_dictionary=True))
+    stats = preprocess(_config(tiny_corpus, dropped, joined_dictionary=True, bpe_dropout=0.3, bpe_dropout_copies=2))
+    assert stats["splits"]["train"]["en"]["sentences"] == 900 and stats["splits"]["valid"]["en"]["sentences"] == 30
+    assert stats["splits"]["train"]["en"]["unk_tokens"] == 0
+    d0, d1 = Dictionary.load(plain / "dict.en.txt"), Dictionary.load(dropped / "dict.en.txt")
+    assert len(d1) > len(d0)  # the finer pieces the copies use have entries of their own
+    for lang in ("de", "en"):
+        reference = MMapIndexedDataset(plain / f"train.de-en.{lang}")
+        train = MMapIndexedDataset(dropped / f"train.de-en.{lang}")
+        first = [d1.string(train[i]) for i in range(300)]
+        assert first == [d0.string(reference[i]) for i in range(300)]
+        copies = [d1.string(train[i]) for i in range(300, 900)]
+        assert [c.replace("@@ ", "") for c in copies] == [f.replace("@@ ", "") for f in first] * 2
+        assert sum(c != f for c, f in zip(copies, first * 2, strict=True)) > 100
+        assert copies[:300] != copies[300:]  # each copy is sampled anew
+        for split in ("valid", "test"):  # only training text is perturbed
+            a, b = (
+                MMapIndexedDataset(plain / f"{split}.de-en.{lang}"),
+                MMapIndexedDataset(dropped / f"{split}.de-en.{lang}"),
+            )
+            assert [d0.string(a[i]) for i in range(len(a))] == [d1.string(b[i]) for i in range(len(b))]
+
+
+def test_bpe_dropout_is_identical_for_any_number_of_workers(tiny_corpus, tmp_path):
+    for workers in (1, 2):
+        preprocess(_config(tiny_corpus, tmp_path / f"w{workers}", workers=workers, bpe_dropout=0.2))
+    for name in ("train.de-en.de.bin", "train.de-en.en.bin", "dict.de.txt", "dict.en.txt"):
+        assert (tmp_path / "w1" / name).read_bytes() == (tmp_path / "w2" / name).read_bytes(), name
+
+
 def test_gzip_input_gives_the_same_data(tiny_corpus, tmp_path):
     gz = tmp_path / "gz"
     gz.mkdir()

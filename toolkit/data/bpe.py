@@ -10,6 +10,7 @@ with that count are compared. The rest reuses subword-nmt's own helpers.
 from __future__ import annotations
 
 import io
+import random
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from itertools import compress, repeat
@@ -113,6 +114,29 @@ class Segmenter:
 
     def segment_line(self, line: str) -> str:
         return " ".join(p for w in line.split() for p in self.segment_word(w))
+
+    def sample_lines(self, lines: Iterable[str], dropout: float, seed: int) -> list[str]:
+        """BPE-dropout (Provilkov et al., 2020): each merge is skipped with probability `dropout`.
+
+        A regularizer for training text only: the same word comes out in different, finer
+        segmentations, while test text keeps the deterministic one. The result depends on
+        `seed` and the lines alone, never on what was segmented before.
+        """
+        b, joint = self._bpe, self.separator
+        out = []
+        outer = random.getstate()  # subword-nmt draws from the module-level generator
+        random.seed(seed)
+        try:
+            for line in lines:
+                pieces = []
+                for word in line.split():
+                    parts = encode(word, b.bpe_codes, b.bpe_codes_reverse, None, joint, b.version, {}, dropout=dropout)
+                    pieces.extend(p + joint for p in parts[:-1])
+                    pieces.append(parts[-1])
+                out.append(" ".join(pieces))
+        finally:
+            random.setstate(outer)
+        return out
 
 
 def count_words(lines: Iterable[str], counts: Counter | None = None) -> Counter:

@@ -58,12 +58,23 @@ def tokenize_chunk(task: tuple[TokenizerConfig, Sequence[str]]) -> list[str]:
 _SEGMENTERS: dict[str, Segmenter] = {}
 
 
-def segment_chunk(task: tuple[str, Sequence[str]]) -> list[tuple[str, ...]]:
-    codes, words = task
+def _segmenter(codes: str) -> Segmenter:
+    """One Segmenter per codes text and process, so its word cache is reused across chunks."""
     segmenter = _SEGMENTERS.get(codes)
     if segmenter is None:
         segmenter = _SEGMENTERS[codes] = Segmenter(codes)
-    return segmenter.segment_words(words)
+    return segmenter
+
+
+def segment_chunk(task: tuple[str, Sequence[str]]) -> list[tuple[str, ...]]:
+    codes, words = task
+    return _segmenter(codes).segment_words(words)
+
+
+def sample_chunk(task: tuple[str, float, int, Sequence[str]]) -> list[str]:
+    """BPE-dropout segmentations of tokenized lines, as space-joined pieces."""
+    codes, dropout, seed, lines = task
+    return _segmenter(codes).sample_lines(lines, dropout, seed)
 
 
 class Stages:

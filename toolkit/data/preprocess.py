@@ -32,6 +32,7 @@ from toolkit.data.parallel import (
     chunked,
     default_workers,
     map_chunks,
+    sample_chunk,
     segment_chunk,
     tokenize_chunk,
     worker_pool,
@@ -63,6 +64,9 @@ class PreprocessConfig:
     bpe_min_frequency: int = 2
     bpe_separate: bool = False
     bpe_codes: str | None = None
+    bpe_dropout: float = 0.0
+    bpe_dropout_copies: int = 1
+    seed: int = 1
     joined_dictionary: bool = False
     srcdict: str | None = None
     tgtdict: str | None = None
@@ -109,6 +113,10 @@ def validate(config: PreprocessConfig) -> None:
         (config.workers >= 1, f"--workers must be at least 1 (got {config.workers})"),
         (config.bpe_merges >= 1, f"--bpe-merges must be at least 1 (got {config.bpe_merges})"),
         (config.bpe_min_frequency >= 1, f"--bpe-min-frequency must be at least 1 (got {config.bpe_min_frequency})"),
+        (0 <= config.bpe_dropout < 1, f"--bpe-dropout must be in [0, 1) (got {config.bpe_dropout})"),
+        (config.bpe_dropout_copies >= 1, f"--bpe-dropout-copies must be at least 1 (got {config.bpe_dropout_copies})"),
+        (not (config.bpe_dropout and config.bpe == "none"), "--bpe-dropout needs BPE; drop --bpe none"),
+        (not (config.bpe_dropout and not config.trainpref), "--bpe-dropout applies to --trainpref, which is missing"),
         (config.thresholdsrc >= 0, f"--thresholdsrc must not be negative (got {config.thresholdsrc})"),
         (config.thresholdtgt >= 0, f"--thresholdtgt must not be negative (got {config.thresholdtgt})"),
         (
@@ -172,12 +180,14 @@ def preprocess(config: PreprocessConfig) -> dict:
         tokenized = _tokenize(config, inputs, pool, stages)
         codes = _bpe_codes(config, tokenized, bpe_codes_text, stages)
         segmented = _segment(config, tokenized, codes, pool, stages)
+        sampled = _sample_training_copies(config, tokenized, codes, pool, stages)
         # Build whatever --srcdict/--tgtdict did not supply.
         missing = [lang for lang in config.languages if lang not in given_dicts]
-        dicts = {**(_build_dictionaries(config, tokenized, segmented, stages) if missing else {}), **given_dicts}
+        built = _build_dictionaries(config, tokenized, segmented, sampled, stages) if missing else {}
+        dicts = {**built, **given_dicts}
         try:
             with atomic_directory(config.destdir, overwrite=True) as tmp:
-                splits = _binarize(config, tokenized, segmented, dicts, tmp, stages)
+                splits = _binarize(config, tokenized, segmented, sampled, dicts, tmp, stages)
                 meta = _write_metadata(config, fingerprint, codes, dicts, splits, tmp)
         except OSError as error:  # a full disk: the partial directory is already removed
             raise UserError(f"could not write {config.destdir}: {error.strerror or error}") from None
@@ -258,8 +268,37 @@ def _segment(config: PreprocessConfig, tokenized, codes, pool, stages: Stages) -
     return out
 
 
-def _build_dictionaries(config: PreprocessConfig, tokenized, segmented, stages: Stages) -> dict[str, Dictionary]:
-    """fairseq-style dictionaries from the BPE'd training split."""
+def _sample_training_copies(config: PreprocessConfig, tokenized, codes, pool, stages: Stages) -> dict[str, list[str]]:
+    """BPE-dropout: --bpe-dropout-copies segmentations of the training split, per language.
+
+    Lines are sampled in fixed blocks, each seeded from (seed, language, copy, block), so
+    the result is the same for any number of workers.
+    """
+    if not config.bpe_dropout:
+        return {}
+    block = 1000
+    out = {}
+    total = config.bpe_dropout_copies * sum(len(tokenized[("train", lang)]) for lang in config.languages)
+    with stages.stage("BPE-dropout copies", total=total) as advance:
+        for lang in config.languages:
+            lines = tokenized[("train", lang)]
+            tasks = [
+                (codes[lang], config.bpe_dropout, _block_seed(config.seed, lang, copy, i), lines[i : i + block])
+                for copy in range(config.bpe_dropout_copies)
+                for i in range(0, len(lines), block)
+            ]
+            out[lang] = [line for chunk in map_chunks(pool, sample_chunk, tasks, advance) for line in chunk]
+    return out
+
+
+def _block_seed(seed: int, lang: str, copy: int, start: int) -> int:
+    return int.from_bytes(hashlib.sha256(f"{seed}/{lang}/{copy}/{start}".encode()).digest()[:8], "little")
+
+
+def _build_dictionaries(
+    config: PreprocessConfig, tokenized, segmented, sampled, stages: Stages
+) -> dict[str, Dictionary]:
+    """fairseq-style dictionaries from the BPE'd training split (BPE-dropout copies included)."""
     with stages.stage("dictionaries"):
         counts = {}
         for lang in config.languages:
@@ -267,6 +306,8 @@ def _build_dictionaries(config: PreprocessConfig, tokenized, segmented, stages: 
             for word, n in _train_word_counts(config, tokenized, [lang]).items():
                 for piece in segmented[lang][word]:
                     pieces[piece] += n
+            for line in sampled.get(lang, ()):
+                pieces.update(line.split())
             counts[lang] = pieces
         src = config.source_lang
         if config.joined_dictionary:
@@ -281,10 +322,14 @@ def _build_dictionaries(config: PreprocessConfig, tokenized, segmented, stages: 
         return dicts
 
 
-def _binarize(config: PreprocessConfig, tokenized, segmented, dicts, destdir: Path, stages: Stages) -> dict:
-    """Write every split as .bin/.idx; returns statistics per split and language."""
+def _binarize(config: PreprocessConfig, tokenized, segmented, sampled, dicts, destdir: Path, stages: Stages) -> dict:
+    """Write every split as .bin/.idx; returns statistics per split and language.
+
+    The training split holds the deterministic segmentation first, then any BPE-dropout copies.
+    """
     stats: dict[str, dict] = {}
-    with stages.stage("binarize", total=sum(len(v) for v in tokenized.values())) as advance:
+    total = sum(len(v) for v in tokenized.values()) + sum(len(v) for v in sampled.values())
+    with stages.stage("binarize", total=total) as advance:
         ids_of = {
             lang: {w: [dicts[lang].index(p) for p in pieces] for w, pieces in segmented[lang].items()}
             for lang in config.languages
@@ -299,6 +344,9 @@ def _binarize(config: PreprocessConfig, tokenized, segmented, dicts, destdir: Pa
                     flat.extend(table[word])
                 flat.append(d.eos_index)
                 sizes[i] = len(flat) - start
+            if split == "train" and lang in sampled:
+                flat, sizes = _append_sampled(flat, sizes, sampled[lang], d)
+                advance(len(sampled[lang]))
             flat_ids = np.asarray(flat, dtype=np.int64)
             builder = IndexedDatasetBuilder(destdir / config.dataset_prefix(split, lang), best_dtype(len(d)))
             builder.add_many(flat_ids, sizes)
@@ -306,6 +354,17 @@ def _binarize(config: PreprocessConfig, tokenized, segmented, dicts, destdir: Pa
             stats.setdefault(split, {})[lang] = _split_stats(flat_ids, sizes, d)
             advance(len(lines))
     return stats
+
+
+def _append_sampled(flat: list[int], sizes: np.ndarray, lines: list[str], d: Dictionary):
+    """Add lines of pieces (already segmented) after the deterministic ones."""
+    extra = np.empty(len(lines), dtype=np.int64)
+    for i, line in enumerate(lines):
+        pieces = line.split()
+        flat.extend(d.index(p) for p in pieces)
+        flat.append(d.eos_index)
+        extra[i] = len(pieces) + 1
+    return flat, np.concatenate([sizes, extra])
 
 
 def _split_stats(flat_ids: np.ndarray, sizes: np.ndarray, d: Dictionary) -> dict:
