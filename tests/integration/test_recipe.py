@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import random
 import re
@@ -45,6 +46,7 @@ def _recipe(raw: Path, work: Path) -> subprocess.CompletedProcess:
         "MINUTES": "5",
         "AVERAGE": "2",
         "WORK": str(work),
+        "PREPROCESS_ARGS": "--bpe-dropout 0.1 --bpe-dropout-copies 1",
         "TRAIN_ARGS": "--encoder-layers 1 --decoder-layers 1 --max-epoch 3 --no-bf16 --threads 1",
     }
     return subprocess.run(["bash", str(RECIPE), str(raw)], capture_output=True, text=True, env=env, timeout=600)
@@ -56,6 +58,9 @@ def test_recipe_runs_end_to_end_and_reruns_safely(tmp_path):
     _write_corpus(raw, {"train": 300, "val": 20, "test_2016_flickr": 20})
     first = _recipe(raw, work)
     assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
+    recorded = json.loads((work / "data-bin" / "de-en" / "preprocess.json").read_text())
+    assert recorded["config"]["bpe_dropout"] == 0.1  # PREPROCESS_ARGS reached nmt preprocess
+    assert recorded["splits"]["train"]["de"]["sentences"] == 600  # the corpus, then one BPE-dropout copy
     checkpoints = work / "checkpoints" / "transformer_tiny.de-en"
     assert sorted(p.name for p in checkpoints.glob("checkpoint[0-9]*.pt")) == ["checkpoint2.pt", "checkpoint3.pt"]
     generated = (work / "results" / "transformer_tiny.de-en" / "generate-test.txt").read_text()

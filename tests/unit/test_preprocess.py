@@ -62,6 +62,8 @@ def test_bpe_dropout_copies_follow_the_deterministic_training_split(tiny_corpus,
     stats = preprocess(_config(tiny_corpus, dropped, joined_dictionary=True, bpe_dropout=0.3, bpe_dropout_copies=2))
     assert stats["splits"]["train"]["en"]["sentences"] == 900 and stats["splits"]["valid"]["en"]["sentences"] == 30
     assert stats["splits"]["train"]["en"]["unk_tokens"] == 0
+    recorded = [json.loads((d / "preprocess.json").read_text())["config"] for d in (plain, dropped)]
+    assert "seed" not in recorded[0] and recorded[1]["bpe_dropout_copies"] == 2  # old destinations stay valid
     d0, d1 = Dictionary.load(plain / "dict.en.txt"), Dictionary.load(dropped / "dict.en.txt")
     assert len(d1) > len(d0)  # the finer pieces the copies use have entries of their own
     for lang in ("de", "en"):

@@ -46,6 +46,7 @@ FORMAT_VERSION = 1
 BPE_METHODS = ("subword-nmt", "none")
 # Settings that change how the work runs, not what it produces: not recorded.
 RUNTIME_FIELDS = ("destdir", "workers", "overwrite", "quiet")
+BPE_DROPOUT_FIELDS = ("bpe_dropout", "bpe_dropout_copies", "seed")
 
 
 @dataclass
@@ -100,7 +101,11 @@ class PreprocessConfig:
         return f"{split}.{self.source_lang}-{tgt}.{lang}"
 
     def recorded(self) -> dict:
-        return {k: v for k, v in dataclasses.asdict(self).items() if k not in RUNTIME_FIELDS}
+        out = {k: v for k, v in dataclasses.asdict(self).items() if k not in RUNTIME_FIELDS}
+        if not self.bpe_dropout:  # these change nothing then; destinations made before them stay valid
+            for name in BPE_DROPOUT_FIELDS:
+                del out[name]
+        return out
 
 
 def validate(config: PreprocessConfig) -> None:
