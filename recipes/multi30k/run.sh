@@ -10,6 +10,8 @@
 #   MINUTES=60               training budget (training time, resumes count what was done)
 #   WORK=work/multi30k       where data-bin, checkpoints and results go
 #   AVERAGE=10               average the last N epoch checkpoints
+#   AVERAGE_UPDATES=N        average the last N update checkpoints instead (when epochs are long);
+#                            add "--save-interval-updates K --keep-interval-updates N" to TRAIN_ARGS
 #   TRAIN_ARGS="..."         extra flags for nmt train (override the defaults below)
 #   PREPROCESS_ARGS="..."    extra flags for nmt preprocess, e.g. "--bpe-dropout 0.1 --bpe-dropout-copies 4"
 #
@@ -22,6 +24,7 @@ ARCH=${ARCH:-transformer_small}
 MINUTES=${MINUTES:-60}
 WORK=${WORK:-work/multi30k}
 AVERAGE=${AVERAGE:-10}
+AVERAGE_UPDATES=${AVERAGE_UPDATES:-0}
 TRAIN_ARGS=${TRAIN_ARGS:-}
 PREPROCESS_ARGS=${PREPROCESS_ARGS:-}
 URL=https://github.com/multi30k/dataset/raw/master/data/task1/raw
@@ -66,9 +69,11 @@ nmt train "$BIN" --arch "$ARCH" --bf16 --lr 0.001 --warmup-updates 1000 --label-
   --max-tokens 4096 --stop-time-minutes "$MINUTES" --keep-last-epochs "$AVERAGE" \
   --save-dir "$CKPT" --log-interval 100 $TRAIN_ARGS
 
-stage "4. average the last $AVERAGE epoch checkpoints"
+stage "4. average the last checkpoints"
 if [ -f "$CKPT/average.pt" ] && [ "$CKPT/average.pt" -nt "$CKPT/checkpoint_last.pt" ]; then
   echo "done already"
+elif [ "$AVERAGE_UPDATES" -gt 0 ]; then
+  nmt average-checkpoints --inputs "$CKPT" --num-update-checkpoints "$AVERAGE_UPDATES" --output "$CKPT/average.pt"
 else
   # Fewer epochs than $AVERAGE may fit in the budget: average what there is.
   have=$(find "$CKPT" -maxdepth 1 -name 'checkpoint[0-9]*.pt' | wc -l)

@@ -29,7 +29,7 @@ def _write_corpus(raw: Path, sizes: dict[str, int]) -> None:
                 handle.write("".join(f"{line.capitalize()} .\n" for line in text))
 
 
-def _recipe(raw: Path, work: Path) -> subprocess.CompletedProcess:
+def _recipe(raw: Path, work: Path, **settings: str) -> subprocess.CompletedProcess:
     bin_dir = Path(sys.executable).parent  # the `nmt` console script of this environment, else the checkout
     shim = work.parent / "bin"
     if not (bin_dir / "nmt").exists() and not shim.exists():
@@ -48,6 +48,7 @@ def _recipe(raw: Path, work: Path) -> subprocess.CompletedProcess:
         "WORK": str(work),
         "PREPROCESS_ARGS": "--bpe-dropout 0.1 --bpe-dropout-copies 1",
         "TRAIN_ARGS": "--encoder-layers 1 --decoder-layers 1 --max-epoch 3 --no-bf16 --threads 1",
+        **settings,
     }
     return subprocess.run(["bash", str(RECIPE), str(raw)], capture_output=True, text=True, env=env, timeout=600)
 
@@ -76,3 +77,23 @@ def test_recipe_runs_end_to_end_and_reruns_safely(tmp_path):
     assert "resumed from" in second.stdout + second.stderr
     assert (checkpoints / "average.pt").stat().st_mtime_ns == stamp
     assert re.findall(r"^BLEU\|.* = (\d+\.\d+)", second.stdout, flags=re.M) == scores
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="the recipe is a bash script")
+def test_recipe_averages_update_checkpoints_when_asked(tmp_path):
+    raw, work = tmp_path / "raw", tmp_path / "work"
+    _write_corpus(raw, {"train": 200, "val": 10, "test_2016_flickr": 10})
+    train_args = "--encoder-layers 1 --decoder-layers 1 --max-epoch 2 --no-bf16 --threads 1 --max-tokens 600"
+    result = _recipe(
+        raw,
+        work,
+        AVERAGE_UPDATES="2",
+        PREPROCESS_ARGS="",
+        TRAIN_ARGS=f"{train_args} --save-interval-updates 2 --keep-interval-updates 2",
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    update_checkpoint = r"(checkpoint_\d+_\d+\.pt)"
+    averaged = re.search(rf"averaged 2 checkpoints \({update_checkpoint}, {update_checkpoint}\)", result.stdout)
+    assert averaged, result.stdout[-2000:]
+    kept = sorted((work / "checkpoints" / "transformer_tiny.de-en").glob("checkpoint_*_*.pt"))
+    assert sorted(averaged.groups()) == sorted(p.name for p in kept)
