@@ -14,6 +14,7 @@
 #                            add "--save-interval-updates K --keep-interval-updates N" to TRAIN_ARGS
 #   TRAIN_ARGS="..."         extra flags for nmt train (override the defaults below)
 #   PREPROCESS_ARGS="..."    extra flags for nmt preprocess, e.g. "--bpe-dropout 0.1 --bpe-dropout-copies 4"
+#                            (a WORK that already holds data-bin keeps it: use a fresh WORK to change them)
 #
 # Safe to rerun: finished stages are skipped and an interrupted training resumes.
 set -euo pipefail
