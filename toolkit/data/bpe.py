@@ -13,6 +13,7 @@ import io
 import random
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
+from functools import partial
 from itertools import compress, repeat
 from operator import eq
 
@@ -123,6 +124,8 @@ class Segmenter:
         `seed` and the lines alone, never on what was segmented before.
         """
         b, joint = self._bpe, self.separator
+        scratch: dict = {}  # encode() stores every result; with dropout none is ever read back
+        split = partial(encode, bpe_codes=b.bpe_codes, bpe_codes_reverse=b.bpe_codes_reverse, vocab=None)
         out = []
         outer = random.getstate()  # subword-nmt draws from the module-level generator
         random.seed(seed)
@@ -130,10 +133,11 @@ class Segmenter:
             for line in lines:
                 pieces = []
                 for word in line.split():
-                    parts = encode(word, b.bpe_codes, b.bpe_codes_reverse, None, joint, b.version, {}, dropout=dropout)
+                    parts = split(word, separator=joint, version=b.version, cache=scratch, dropout=dropout)
                     pieces.extend(p + joint for p in parts[:-1])
                     pieces.append(parts[-1])
                 out.append(" ".join(pieces))
+                scratch.clear()
         finally:
             random.setstate(outer)
         return out
