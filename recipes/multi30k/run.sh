@@ -15,6 +15,8 @@
 #   TRAIN_ARGS="..."         extra flags for nmt train (override the defaults below)
 #   PREPROCESS_ARGS="..."    extra flags for nmt preprocess, e.g. "--bpe-dropout 0.1 --bpe-dropout-copies 4"
 #                            (a WORK that already holds data-bin keeps it: use a fresh WORK to change them)
+#                            with "--bpe-dropout-copies K" and TRAIN_ARGS="--bpe-dropout-per-epoch", each epoch
+#                            trains on the next of the K copies (a new segmentation per epoch)
 #
 # Safe to rerun: finished stages are skipped and an interrupted training resumes.
 set -euo pipefail

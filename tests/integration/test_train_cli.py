@@ -183,6 +183,7 @@ def test_update_freq_2_equals_a_double_batch(reverse_data):
         (["--max-tokens", "3"], "no training sentence fits --max-tokens 3"),
         (["--bf16", "--fp16"], "contradict"),
         (["--max-update", "abc"], "--max-update: invalid int value"),
+        (["--bpe-dropout-per-epoch"], "--bpe-dropout-per-epoch needs data made with nmt preprocess --bpe-dropout"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_code_2(reverse_data, tmp_path, extra, message):

@@ -21,6 +21,12 @@ class TranslationConfig:
     target_lang: str = option("", "target language (default: the one recorded in DATA by preprocess)")
     train_subset: str = option("train", "split to train on")
     valid_subset: str = option("valid", "split to validate on")
+    bpe_dropout_per_epoch: bool = option(
+        False,
+        "with data from `nmt preprocess --bpe-dropout`, train each epoch on the next BPE-dropout copy "
+        "of the training split (a new segmentation every epoch, as in the BPE-dropout paper) instead of "
+        "on the deterministic split and all its copies at once",
+    )
 
 
 @TASKS.register("translation", config=TranslationConfig)
@@ -71,3 +77,28 @@ class TranslationTask:
                 raise UserError(f"{self.data_dir}: missing split {split!r} ({prefix.name}.bin/.idx)")
         src, tgt = (MMapIndexedDataset(p) for p in prefixes)
         return PairDataset(src, tgt, self.tgt_dict.pad_index, self.tgt_dict.eos_index)
+
+    def epoch_rows(self, epoch: int, num_sentences: int) -> slice:
+        """The rows of the training split that epoch `epoch` (from 1) trains on.
+
+        preprocess lays the training split out as the deterministic segmentation followed by
+        its BPE-dropout copies, each as long as the corpus; per-epoch dropout cycles the copies.
+        """
+        if not self.config.bpe_dropout_per_epoch:
+            return slice(0, num_sentences)
+        recorded = self.meta.get("config", {})
+        copies = int(recorded.get("bpe_dropout_copies", 0)) if recorded.get("bpe_dropout") else 0
+        if not copies:
+            raise UserError(
+                f"{self.data_dir}: --bpe-dropout-per-epoch needs data made with nmt preprocess --bpe-dropout"
+            )
+        if self.config.train_subset != "train":
+            raise UserError(f"--bpe-dropout-per-epoch: the copies are in 'train', not {self.config.train_subset!r}")
+        corpus, remainder = divmod(num_sentences, copies + 1)
+        if remainder or not corpus:
+            raise UserError(
+                f"{self.data_dir}: the training split has {num_sentences} sentences, "
+                f"not a multiple of the {copies + 1} segmentations preprocess.json records"
+            )
+        copy = 1 + (epoch - 1) % copies
+        return slice(copy * corpus, (copy + 1) * corpus)

@@ -287,10 +287,18 @@ class TrainingRun:
         self.position.train_seconds += now - self._clock
         self._clock = now
 
+    def _epoch_rows(self, epoch: int) -> slice:
+        # A task may train on part of its split per epoch (per-epoch BPE-dropout); a user's
+        # task without that notion trains on all of it.
+        rows = getattr(self.task, "epoch_rows", None)
+        return rows(epoch, len(self.train_data)) if rows else slice(0, len(self.train_data))
+
     def _epoch_plan(self, epoch: int):
+        rows = self._epoch_rows(epoch)
+        tgt_sizes = self.train_data.tgt_sizes
         plan = plan_batches(
-            self.train_data.src_sizes,
-            self.train_data.tgt_sizes,
+            self.train_data.src_sizes[rows],
+            None if tgt_sizes is None else tgt_sizes[rows],
             self.cfg.max_tokens,
             self.cfg.max_sentences,
             self.model.max_positions(),
@@ -308,7 +316,7 @@ class TrainingRun:
                 f"warning: skipping {plan.skipped} training sentences longer than "
                 f"--max-tokens {self.cfg.max_tokens} or the model's maximum positions"
             )
-        return plan.batches
+        return [batch + rows.start for batch in plan.batches] if rows.start else plan.batches
 
     def run(self) -> TrainSummary:
         cfg = self.cfg
@@ -316,10 +324,13 @@ class TrainingRun:
         self._clock = time.perf_counter()
         self._warned_skips = False
         params = sum(p.numel() for p in self.model.parameters())
+        rows = self._epoch_rows(self.position.epoch)  # also checks, before any work, that the split fits
+        per_epoch = rows.stop - rows.start
+        per_epoch_note = f" ({per_epoch} an epoch)" if per_epoch != len(self.train_data) else ""
         self.reporter.message(
             f"model {cfg.arch}: {params:,} parameters; training on {self.device}"
             f"{' (bf16)' if cfg.bf16 else ' (fp16)' if cfg.fp16 else ''}; "
-            f"{len(self.train_data)} training sentences"
+            f"{len(self.train_data)} training sentences{per_epoch_note}"
         )
         stopped_by = "max_epoch"
         with _StopFlag() as stop:
