@@ -14,3 +14,19 @@ def cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown CPU"
+
+
+def runnable_precisions(precisions: list[str], device: str) -> list[str]:
+    """The precisions worth timing here: bf16 is dropped (and said so) where the hardware emulates it."""
+    import sys
+
+    import torch
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from toolkit.hardware import describe, native_bf16
+
+    dev = torch.device(device)
+    if "bf16" in precisions and not native_bf16(dev):
+        print(f"bf16 skipped: this {describe(dev)} has no native bf16 matrix products (AVX-512 or AMX)")
+        return [p for p in precisions if p != "bf16"]
+    return precisions

@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from _machine import cpu_name  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+from _machine import cpu_name, runnable_precisions  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -38,7 +38,8 @@ def main() -> None:
         return
     print(f"machine: {os.cpu_count()} cores, {cpu_name()}")
     print(f"config: {args.checkpoint} on {args.data} [{args.subset}], beam {args.beam}, batch size {args.batch_size}")
-    for precision in args.precision:
+    on_gpu = "--cpu" not in args.extra.split() and _cuda_available()
+    for precision in runnable_precisions(args.precision, "cuda" if on_gpu else "cpu"):
         command = [
             sys.executable,
             "-m",
@@ -76,6 +77,12 @@ def main() -> None:
             f"{precision:5s} search: {search}; wall with loading: {wall:.1f} s; BLEU {bleu.group(1) if bleu else '?'}",
             flush=True,
         )
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def profile(args: argparse.Namespace) -> None:

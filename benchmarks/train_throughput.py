@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import torch
-from _machine import cpu_name  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+from _machine import cpu_name, runnable_precisions  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -107,8 +107,9 @@ def main() -> None:
         f"config: data {args.data}, max-tokens {args.max_tokens}, label-smoothed CE 0.1, adam, inverse_sqrt; "
         f"{args.updates} timed updates after {args.warmup} warm-up updates"
     )
+    precisions = runnable_precisions(args.precision, args.device)
     for arch in args.arch:
-        for precision in args.precision:
+        for precision in precisions:
             r = measure(
                 args.data, arch, precision, args.updates, args.warmup, args.max_tokens, args.profile, args.device
             )

@@ -66,7 +66,8 @@ else
 fi
 
 stage "3. train $ARCH for $MINUTES minutes -> $CKPT"
-# bf16 autocast uses the CPU's AMX units (or a GPU's tensor cores); rerunning resumes.
+# bf16 autocast uses the CPU's AMX units (or a GPU's tensor cores); without them nmt says so and
+# trains in fp32. Rerunning resumes.
 # shellcheck disable=SC2086
 nmt train "$BIN" --arch "$ARCH" --bf16 --lr 0.001 --warmup-updates 1000 --label-smoothing 0.1 \
   --max-tokens 4096 --stop-time-minutes "$MINUTES" --keep-last-epochs "$AVERAGE" \

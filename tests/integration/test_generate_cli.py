@@ -318,3 +318,24 @@ def test_plot_attention_without_matplotlib_is_a_user_error(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_matplotlib)
     with pytest.raises(UserError, match="pip install matplotlib"):
         require_matplotlib()
+
+
+def test_bf16_without_native_support_generates_the_fp32_output(setup, monkeypatch, capsys):
+    from toolkit import hardware
+    from toolkit.search.interactive import TranslateConfig, Translator
+    from toolkit.search.subset import GenerateConfig, generate_subset
+
+    root, data = setup
+    ckpt = str(root / "checkpoint1.pt")
+
+    def generate(bf16: bool) -> str:
+        out = io.StringIO()
+        generate_subset(GenerateConfig(data=str(data), path=ckpt, bf16=bf16, cpu=True), out=out)
+        return "\n".join(line for line in out.getvalue().splitlines() if line[:2] in ("H-", "P-"))
+
+    fp32 = generate(False)
+    monkeypatch.setattr(hardware, "native_bf16", lambda device: False)
+    assert generate(True) == fp32
+    assert capsys.readouterr().err.count("warning: --bf16 ignored") == 1
+    Translator(TranslateConfig(path=ckpt, bf16=True, cpu=True))
+    assert "warning: --bf16 ignored" in capsys.readouterr().err

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.cli import REPO, nmt
+from tests.helpers.cli import REPO, nmt, nmt_in_process
 from tests.helpers.synthetic import TINY_MODEL_FLAGS, make_task_dir
 
 
@@ -211,3 +211,16 @@ def test_incompatible_checkpoint_in_save_dir_is_refused(reverse_data, tmp_path):
     assert nmt(*base_args(reverse_data, tmp_path, "--max-update", "2")).returncode == 0
     result = nmt(*base_args(reverse_data, tmp_path, "--max-update", "4", "--encoder-layers", "1"))
     assert result.returncode == 2 and "incompatible checkpoint" in result.stderr
+
+
+def test_bf16_without_native_support_trains_in_fp32_and_records_it(reverse_data, tmp_path, monkeypatch, capsys):
+    import torch
+
+    from toolkit import hardware
+
+    monkeypatch.setattr(hardware, "native_bf16", lambda device: False)
+    code, err = nmt_in_process(base_args(reverse_data, tmp_path, "--max-update", "2", "--bf16"), capsys)
+    assert code == 0, err
+    assert "warning: --bf16 ignored" in err and "(bf16)" not in err
+    state = torch.load(tmp_path / "checkpoint_last.pt", weights_only=True)
+    assert state["config"]["train"]["bf16"] is False  # the checkpoint says how it was really trained

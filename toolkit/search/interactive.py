@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from toolkit.errors import UserError
+from toolkit.hardware import usable_bf16
 from toolkit.search.config import SearchConfig
 from toolkit.search.generator import SequenceGenerator
 from toolkit.search.loading import InferenceModels, load_models, pick_device
@@ -56,7 +57,12 @@ class Translator:
         self.src_processor = processors.get("src")
         rng = torch.Generator(device=self.device).manual_seed(cfg.seed) if cfg.search.sampling else None
         self.generator = SequenceGenerator(
-            self.models.models, cfg.search, self.models.tgt_dict.unk_index, cfg.bf16, need_attn=False, rng=rng
+            self.models.models,
+            cfg.search,
+            self.models.tgt_dict.unk_index,
+            usable_bf16(cfg.bf16, self.device),
+            need_attn=False,
+            rng=rng,
         )
         self.post = Postprocessor(self.models.src_dict, self.models.tgt_dict, cfg.remove_bpe, processors.get("tgt"))
         self.max_source = min(m.max_positions()[0] for m in self.models.models)

@@ -16,6 +16,7 @@ import torch
 
 from toolkit.errors import UserError
 from toolkit.fileio import atomic_open
+from toolkit.hardware import usable_bf16
 from toolkit.search.config import SearchConfig
 from toolkit.search.generator import SequenceGenerator
 from toolkit.search.loading import InferenceModels, load_models, pick_device
@@ -141,7 +142,7 @@ def generate_subset(cfg: GenerateConfig, out: IO[str] | None = None) -> dict:
         models.models,
         cfg.search,
         unk_index=models.tgt_dict.unk_index,
-        bf16=cfg.bf16,
+        bf16=usable_bf16(cfg.bf16, device),
         need_attn=cfg.print_alignment or bool(cfg.plot_attention),  # attention costs time: only when shown
         rng=rng,
     )

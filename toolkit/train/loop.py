@@ -20,6 +20,7 @@ from toolkit.criterions.cross_entropy import summarize
 from toolkit.data.batching import plan_batches
 from toolkit.errors import UserError
 from toolkit.fileio import atomic_path
+from toolkit.hardware import usable_bf16
 from toolkit.train import distributed, retention
 from toolkit.train.checkpoint import load_checkpoint, save_checkpoint
 from toolkit.train.progress import ProgressReporter
@@ -90,6 +91,7 @@ class TrainingRun:
         self.device = resolve_device(cfg.device)
         if cfg.fp16 and self.device.type != "cuda":
             raise UserError("--fp16 needs a GPU; on the CPU use --bf16")
+        cfg.bf16 = usable_bf16(cfg.bf16, self.device)  # before the config is recorded in checkpoints
         self.dist = distributed.from_environment(self.device)
         if self.dist.enabled and self.device.type == "cuda":
             self.device = torch.device("cuda", self.dist.local_rank)
