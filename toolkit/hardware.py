@@ -12,7 +12,11 @@ import torch
 
 
 def native_bf16(device: torch.device) -> bool:
-    """Whether bf16 matrix products run natively on `device` (oneDNN's test on the CPU)."""
+    """Whether bf16 matrix products run natively on `device`.
+
+    On the CPU this is the test PyTorch itself uses to send bf16 matrix products to oneDNN
+    (AVX-512 BW/VL/DQ, which AMX machines have); without it they take a slow reference path.
+    """
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
     if device.type == "cpu":
