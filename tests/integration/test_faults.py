@@ -39,8 +39,19 @@ def _train_args(data: Path, save_dir: Path, *extra: str) -> list[str]:
 def _popen(args: list[str], env: dict | None = None) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", **(env or {})}
     return subprocess.Popen(
-        [sys.executable, "-m", "cli", *args], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        [sys.executable, "-m", "cli", *args],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=_like_a_terminal,
     )
+
+
+def _like_a_terminal() -> None:
+    # A shell starts background jobs with SIGINT ignored, and Python then never turns Ctrl-C
+    # into KeyboardInterrupt; give the child the disposition it has when run from a terminal.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _assert_same_weights(a: Path, b: Path) -> None:
