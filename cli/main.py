@@ -36,7 +36,7 @@ def _root(
 
 def _register_commands() -> None:
     # Explicit imports: an import error in a subcommand is never hidden.
-    for name in ("preprocess", "train", "generate", "translate", "score", "average"):
+    for name in ("preprocess", "train", "generate", "translate", "score", "average", "info"):
         module = __import__(f"cli.{name}", fromlist=["register"])
         module.register(app)
 
