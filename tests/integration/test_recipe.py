@@ -97,3 +97,79 @@ def test_recipe_averages_update_checkpoints_when_asked(tmp_path):
     assert averaged, result.stdout[-2000:]
     kept = sorted((work / "checkpoints" / "transformer_tiny.de-en").glob("checkpoint_*_*.pt"))
     assert sorted(averaged.groups()) == sorted(p.name for p in kept)
+
+
+_FAKE_NMT = """#!/usr/bin/env bash
+# Records each call; does only what the recipe's later stages look for.
+printf '%s\\n' "$*" >> "$NMT_CALLS"
+arg() { local want=$1; shift; while [ $# -gt 0 ]; do [ "$1" = "$want" ] && { echo "$2"; return; }; shift; done; }
+case "$1" in
+  info) echo "$FAKE_PRECISION" ;;
+  preprocess)
+    dest=$(arg --destdir "$@"); mkdir -p "$dest"; echo '{}' > "$dest/preprocess.json" ;;
+  train) mkdir -p "$(arg --save-dir "$@")" ;;
+  generate) out=$(arg --results-path "$@"); mkdir -p "$out"; : > "$out/generate-test.txt" ;;
+esac
+"""
+
+
+def _recipe_with_fake_nmt(tmp_path: Path, precision: str, **settings: str) -> tuple[str, list[str]]:
+    """Run the recipe against a stand-in `nmt`: its output and the nmt command lines it issued."""
+    raw, work, shim = tmp_path / "raw", tmp_path / "work", tmp_path / "fake-bin"
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    _write_corpus(raw, {"train": 5, "val": 2, "test_2016_flickr": 2})
+    shim.mkdir()
+    (shim / "nmt").write_text(_FAKE_NMT)
+    (shim / "nmt").chmod(0o755)
+    calls = tmp_path / "calls.txt"
+    env = {k: v for k, v in os.environ.items() if k not in ("ARCH", "PRECISION", "TRAIN_ARGS", "MINUTES")}
+    env.update(PATH=f"{shim}:{env['PATH']}", NMT_CALLS=str(calls), FAKE_PRECISION=precision, WORK=str(work))
+    env.update(settings)
+    run = subprocess.run(["bash", str(RECIPE), str(raw)], capture_output=True, text=True, env=env, timeout=60)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    return run.stdout, calls.read_text().splitlines()
+
+
+def _call(calls: list[str], command: str) -> list[str]:
+    (line,) = [c for c in calls if c.split()[0] == command]
+    return line.split()
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="the recipe is a bash script")
+def test_recipe_trains_transformer_small_in_bf16_where_bf16_is_native(tmp_path):
+    _, calls = _recipe_with_fake_nmt(tmp_path, "bf16")
+    train = _call(calls, "train")
+    assert train[train.index("--arch") + 1] == "transformer_small"
+    assert "--bf16" in train and "--lr-scheduler" not in train
+    assert train[train.index("--lr") + 1] == "0.001" and train[train.index("--stop-time-minutes") + 1] == "60"
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="the recipe is a bash script")
+def test_recipe_trains_the_fp32_preset_without_native_bf16(tmp_path):
+    out, calls = _recipe_with_fake_nmt(tmp_path, "fp32", MINUTES="30")
+    train = _call(calls, "train")
+    assert train[train.index("--arch") + 1] == "transformer_tiny" and "--no-bf16" in train
+    assert train[train.index("--dropout") + 1] == "0.1" and train[train.index("--lr") + 1] == "0.005"
+    assert train[train.index("--lr-scheduler") + 1] == "cosine"
+    assert train[train.index("--period-updates") + 1] == str(30 * 4500 // 60 - 1000)  # sized to the budget
+    assert "transformer_tiny (fp32)" in out
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="the recipe is a bash script")
+def test_recipe_keeps_the_users_choices_over_the_fp32_preset(tmp_path):
+    _, calls = _recipe_with_fake_nmt(tmp_path, "fp32", ARCH="lstm")
+    train = _call(calls, "train")
+    assert train[train.index("--arch") + 1] == "lstm" and "--no-bf16" in train and "--lr-scheduler" not in train
+
+    _, calls = _recipe_with_fake_nmt(tmp_path / "b", "fp32", TRAIN_ARGS="--dropout 0.3")
+    train = _call(calls, "train")
+    assert [train[i + 1] for i, flag in enumerate(train) if flag == "--dropout"] == ["0.1", "0.3"]  # the last wins
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="the recipe is a bash script")
+def test_recipe_refuses_an_unknown_precision(tmp_path):
+    raw = tmp_path / "raw"
+    _write_corpus(raw, {"train": 2, "val": 1, "test_2016_flickr": 1})
+    env = {**os.environ, "PRECISION": "fp16", "WORK": str(tmp_path / "work")}
+    run = subprocess.run(["bash", str(RECIPE), str(raw)], capture_output=True, text=True, env=env, timeout=60)
+    assert run.returncode == 2 and run.stderr.strip() == "PRECISION must be bf16 or fp32, not 'fp16'"
