@@ -1,6 +1,6 @@
 """`nmt info`: the machine as nmt sees it, and the precision a script should plan training for.
 
-Recipes size their model and schedule by it: an AVX2-only CPU trains in fp32 at a third of
+Recipes size their model and schedule by it: an AVX2-only CPU trains in fp32 at a quarter to a third of
 the speed an AMX CPU reaches in bf16, so what fits in an hour differs.
 """
 
