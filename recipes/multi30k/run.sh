@@ -34,6 +34,7 @@ set -euo pipefail
 SRC=${SRC:-de}
 TGT=${TGT:-en}
 MINUTES=${MINUTES:-60}
+command -v nmt > /dev/null || { echo "nmt is not on PATH: install it first (pip install -e .)" >&2; exit 2; }
 PRECISION=${PRECISION:-$(nmt info --precision)}
 case "$PRECISION" in
   bf16|fp32) ;;

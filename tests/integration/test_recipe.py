@@ -173,3 +173,15 @@ def test_recipe_refuses_an_unknown_precision(tmp_path):
     env = {**os.environ, "PRECISION": "fp16", "WORK": str(tmp_path / "work")}
     run = subprocess.run(["bash", str(RECIPE), str(raw)], capture_output=True, text=True, env=env, timeout=60)
     assert run.returncode == 2 and run.stderr.strip() == "PRECISION must be bf16 or fp32, not 'fp16'"
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="the recipe is a bash script")
+def test_recipe_says_in_one_line_when_nmt_is_not_installed(tmp_path):
+    system_path = "/usr/bin:/bin"
+    if shutil.which("nmt", path=system_path):
+        pytest.skip("an nmt lies on the system PATH")
+    raw = tmp_path / "raw"
+    _write_corpus(raw, {"train": 2, "val": 1, "test_2016_flickr": 1})
+    env = {**os.environ, "PATH": system_path, "WORK": str(tmp_path / "work")}
+    run = subprocess.run(["bash", str(RECIPE), str(raw)], capture_output=True, text=True, env=env, timeout=60)
+    assert run.returncode == 2 and run.stderr == "nmt is not on PATH: install it first (pip install -e .)\n"
