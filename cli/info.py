@@ -7,30 +7,36 @@ the speed an AMX CPU reaches in bf16, so what fits in an hour differs.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
-import typer
+from cli.options import parse_command
+from toolkit.config import option
+
+DESCRIPTION = "Show the device, CPU vector unit, threads and whether bf16 is native here."
 
 
-def info(
-    device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:N or auto (the device nmt train picks)."),
-    precision: bool = typer.Option(
+@dataclass
+class InfoConfig:
+    device: str = option("auto", "cpu, cuda, cuda:N or auto (the device nmt train picks)")
+    precision: bool = option(
         False,
-        "--precision",
-        help="Print only the precision to train in: bf16 where the device has native bf16 matrix "
-        "products (AMX or AVX-512 CPU, bf16-capable GPU), else fp32. For scripts.",
-    ),
-) -> None:
-    """Show the device, CPU vector unit, threads and whether bf16 is native here."""
+        "print only the precision to train in: bf16 where the device has native bf16 matrix products "
+        "(AMX or AVX-512 CPU, bf16-capable GPU), else fp32; for scripts",
+    )
+
+
+def run(argv: list[str], prog: str = "nmt info") -> None:
+    config = parse_command(prog, DESCRIPTION, InfoConfig, argv)
     import torch
 
     from toolkit import __version__, hardware
     from toolkit.train.setup import resolve_device
 
-    resolved = resolve_device(device)
+    resolved = resolve_device(config.device)
     native = hardware.native_bf16(resolved)
     planned = "bf16" if native else "fp32"
-    if precision:
-        typer.echo(planned)
+    if config.precision:
+        print(planned)
         return
     rows = [
         ("nmt", __version__),
@@ -45,8 +51,4 @@ def info(
         rows.insert(3, ("gpu", torch.cuda.get_device_name(resolved)))
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
-        typer.echo(f"{name:<{width}}  {value}")
-
-
-def register(app: typer.Typer) -> None:
-    app.command("info")(info)
+        print(f"{name:<{width}}  {value}")

@@ -1,48 +1,33 @@
-"""`nmt score`: sacreBLEU (BLEU, chrF, TER) of a system output against a reference."""
+"""`nmt score`: options from ScoreRunConfig and ScoreConfig; calls toolkit.scoring.report."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
-import typer
+from cli.options import parse_command
 
-from toolkit.scoring.bleu import ScoreConfig
+DESCRIPTION = (
+    "Score a system output with sacreBLEU (BLEU, chrF, TER) and print the scores with their signatures. "
+    "--tokenize moses gives the Multi30k papers' lowercased Moses-tokenized BLEU."
+)
 
 
-def score(
-    sys: Path = typer.Option(
-        ..., "--sys", help="System output: plain text, or an `nmt generate` output (D-/T- lines)."
-    ),
-    ref: Path = typer.Option(None, "--ref", help="Reference, one line per sentence (optional for generate output)."),
-    metrics: str = typer.Option("bleu", "--metrics", help="Comma-separated: bleu, chrf, ter."),
-    lowercase: bool = typer.Option(False, "--lowercase", help="Case-insensitive scores."),
-    tokenize: str = typer.Option(
-        "13a",
-        "--tokenize",
-        help="sacreBLEU tokenizer (13a, intl, none, zh, char, ...), or 'moses': Moses-tokenize, lowercase, tok none.",
-    ),
-    lang: str = typer.Option("en", "--lang", help="Language for --tokenize moses."),
-    sentence_level: bool = typer.Option(False, "--sentence-level", help="Also print each sentence's scores."),
-    paired_bs: Path = typer.Option(
-        None, "--paired-bs", help="Baseline output: paired bootstrap resampling against it."
-    ),
-    bootstrap_samples: int = typer.Option(1000, "--bootstrap-samples", help="Resamples for --paired-bs."),
-    seed: int = typer.Option(1, "--seed", help="Seed for --paired-bs."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
-) -> None:
-    """Score a system output with sacreBLEU and print the scores with their signatures."""
-    from toolkit.scoring.report import render_text, score_files
+def run(argv: list[str], prog: str = "nmt score") -> None:
+    from toolkit.scoring.report import ScoreRunConfig, render_text, score_files
 
-    config = ScoreConfig(
-        metrics=[m.strip().lower() for m in metrics.split(",") if m.strip()],
-        lowercase=lowercase,
-        tokenize=tokenize,
-        lang=lang,
+    config = parse_command(prog, DESCRIPTION, ScoreRunConfig, argv)
+    report = score_files(
+        Path(config.sys),
+        Path(config.ref) if config.ref else None,
+        config.score,
+        config.sentence_level,
+        Path(config.paired_bs) if config.paired_bs else None,
+        config.bootstrap_samples,
+        config.seed,
     )
-    report = score_files(sys, ref, config, sentence_level, paired_bs, bootstrap_samples, seed)
-    typer.echo(json.dumps(report, ensure_ascii=False, indent=2) if as_json else render_text(report))
-
-
-def register(app: typer.Typer) -> None:
-    app.command("score")(score)
+    if config.json:
+        print(json.dumps(dict(report, config=dataclasses.asdict(config)), ensure_ascii=False, indent=2))
+    else:
+        print(render_text(report))

@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-import typer
-
-from toolkit.config import add_dataclass_arguments, dataclass_from_namespace
+from cli import fairseq_compat
+from toolkit.config import MISSING, OptionParser, add_dataclass_arguments, check_required, dataclass_from_namespace
 from toolkit.errors import UserError
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one line, exit code 2, via the CLI's UserError handling
-        raise UserError(f"train: {message}")
 
 
 def _registries():
@@ -31,7 +24,7 @@ def build_setup(argv: list[str]):
     from toolkit.train.config import TrainConfig
     from toolkit.train.setup import TrainingSetup, import_user_dir
 
-    first = _Parser(add_help=False, allow_abbrev=False)
+    first = OptionParser("nmt train", add_help=False)
     add_dataclass_arguments(first, TrainConfig)
     known, _ = first.parse_known_args(argv)
     import_user_dir(known.user_dir)
@@ -43,13 +36,15 @@ def build_setup(argv: list[str]):
         "lr scheduler": schedulers.resolve(known.lr_scheduler),
         "task": tasks.resolve(known.task),
     }
-    parser = _Parser(
-        prog="nmt train",
-        allow_abbrev=False,
+    parser = OptionParser(
+        "nmt train",
         description=(
             "Train a model on a `nmt preprocess` directory. Rerunning the same command resumes from "
             "checkpoint_last.pt. Architectures: "
             + ", ".join(archs.names())
+            + " (fairseq's names: "
+            + ", ".join(sorted(archs.aliases))
+            + ")"
             + ". Criterions: "
             + ", ".join(criterions.names())
             + ". Optimizers: "
@@ -59,7 +54,9 @@ def build_setup(argv: list[str]):
             + "."
         ),
     )
-    parser.add_argument("data", help="data directory written by nmt preprocess")
+    parser.add_argument(
+        "data", nargs="?", default=MISSING, metavar="DATA", help="data directory written by nmt preprocess"
+    )
     add_dataclass_arguments(parser.add_argument_group("training"), TrainConfig)
     add_dataclass_arguments(
         parser.add_argument_group(f"model ({arch_entry.name}; defaults of --arch {known.arch})"),
@@ -72,6 +69,7 @@ def build_setup(argv: list[str]):
                 parser.add_argument_group(f"{title} ({entry.name})"), entry.config_cls, defaults, skip=("data",)
             )
     args = parser.parse_args(argv)
+    check_required(parser, args)
     train_config = dataclass_from_namespace(TrainConfig, args)
     try:
         train_config.validate()
@@ -88,24 +86,17 @@ def build_setup(argv: list[str]):
     )
 
 
-def register(app: typer.Typer) -> None:
-    @app.command(
-        "train",
-        context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
-        add_help_option=False,
-    )
-    def train(ctx: typer.Context) -> None:
-        """Train a model (Transformer, ...) with checkpoints that resume exactly. See `nmt train --help`."""
-        argv = list(ctx.args)
-        if not argv or "-h" in argv or "--help" in argv:
-            argv = [a for a in argv if a not in ("-h", "--help")]
-            build_help(argv)
-            return
-        from toolkit.train.loop import train as run_training
+def run(argv: list[str], prog: str = "nmt train") -> None:
+    """Train a model (Transformer, ...) with checkpoints that resume exactly."""
+    argv = fairseq_compat.apply("train", argv)
+    if not argv or "-h" in argv or "--help" in argv:
+        build_help([a for a in argv if a not in ("-h", "--help")])
+        return
+    from toolkit.train.loop import train as run_training
 
-        summary = run_training(build_setup(argv))
-        if summary.stopped_by == "interrupted":
-            sys.exit(130)
+    summary = run_training(build_setup(argv))
+    if summary.stopped_by == "interrupted":
+        sys.exit(130)
 
 
 def build_help(argv: list[str]) -> None:

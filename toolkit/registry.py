@@ -31,6 +31,7 @@ class Registry:
     kind: str
     entries: dict[str, Entry] = field(default_factory=dict)
     presets: dict[str, tuple[str, Callable[[], Any]]] = field(default_factory=dict)
+    aliases: dict[str, str] = field(default_factory=dict)  # another toolkit's name -> ours
 
     def register(self, name: str, config: type | None = None, help: str = "") -> Callable[[type], type]:
         def decorator(cls: type) -> type:
@@ -53,19 +54,27 @@ class Registry:
 
         return decorator
 
+    def register_alias(self, alias: str, target: str) -> None:
+        """Another toolkit's name (fairseq's) for one of ours, with the same configuration."""
+        if alias in self.aliases or alias in self.presets or alias in self.entries:
+            raise ValueError(f"{self.kind} name {alias!r} is already registered")
+        self.aliases[alias] = target
+
     def names(self) -> list[str]:
         """All selectable names: components and presets, sorted."""
         return sorted(set(self.entries) | set(self.presets))
 
     def resolve(self, name: str) -> tuple[Entry, Any]:
-        """Return (entry, default config) for a component or preset name."""
+        """Return (entry, default config) for a component, preset or alias name."""
+        name = self.aliases.get(name, name)
         if name in self.presets:
             base, fn = self.presets[name]
             return self.entries[base], fn()
         if name in self.entries:
             entry = self.entries[name]
             return entry, entry.config_cls() if entry.config_cls is not None else None
-        raise UserError(f"unknown {self.kind} {name!r}; choose one of: {', '.join(self.names())}")
+        also = f" (or fairseq's {', '.join(sorted(self.aliases))})" if self.aliases else ""
+        raise UserError(f"unknown {self.kind} {name!r}; choose one of: {', '.join(self.names())}{also}")
 
     def get(self, name: str) -> Entry:
         return self.resolve(name)[0]

@@ -46,3 +46,20 @@ def nmt_in_process(argv: list[str], capsys) -> tuple[int, str]:
     except SystemExit as exit_:
         code = exit_.code if isinstance(exit_.code, int) else 1
     return code, capsys.readouterr().err
+
+
+def nmt_captured(*args: str) -> tuple[int, str]:
+    """`nmt ARGS` in this process: (exit code, stdout and stderr together), without pytest's capsys."""
+    import contextlib
+    import io
+
+    from cli.main import main
+
+    buffer = io.StringIO()
+    code = 0
+    with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
+        try:
+            main(list(args))
+        except SystemExit as exit_:
+            code = exit_.code if isinstance(exit_.code, int) else 1
+    return code, buffer.getvalue()

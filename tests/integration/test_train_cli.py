@@ -159,7 +159,7 @@ def test_help_lists_registered_names_and_user_dir_registers_a_preset(tmp_path):
     assert "transformer_pico" not in plain.stdout
     extended = nmt("train", "--help", "--user-dir", str(plugin), "--arch", "transformer_pico")
     assert "transformer_pico" in extended.stdout
-    assert "--encoder-embed-dim INT" in extended.stdout and "(default: 16)" in extended.stdout
+    assert "--encoder-embed-dim N" in extended.stdout and "(default: 16)" in extended.stdout
 
 
 def test_update_freq_2_equals_a_double_batch(reverse_data):
@@ -182,7 +182,7 @@ def test_update_freq_2_equals_a_double_batch(reverse_data):
         (["--lr", "-1"], "--lr must be positive"),
         (["--max-tokens", "3"], "no training sentence fits --max-tokens 3"),
         (["--bf16", "--fp16"], "contradict"),
-        (["--max-update", "abc"], "--max-update: invalid int value"),
+        (["--max-update", "abc"], "argument --max-update: 'abc' is not an int"),
         (["--bpe-dropout-per-epoch"], "--bpe-dropout-per-epoch needs data made with nmt preprocess --bpe-dropout"),
     ],
 )

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from typer.testing import CliRunner
 
-from cli.main import _register_commands, app
+from tests.helpers.cli import nmt_captured
 from toolkit.errors import UserError
 from toolkit.train.average import (
     average_checkpoints,
@@ -16,8 +15,6 @@ from toolkit.train.average import (
 )
 from toolkit.train.checkpoint import load_checkpoint, save_checkpoint
 
-_register_commands()
-runner = CliRunner()
 CONFIG = {"model": {"arch": "toy", "family": "toy", "params": {"dim": 4}}}
 
 
@@ -100,15 +97,15 @@ def test_cli(tmp_path):
     for epoch in (1, 2, 3):
         write(tmp_path, f"checkpoint{epoch}.pt", make_state(epoch))
     out = tmp_path / "avg.pt"
-    result = runner.invoke(
-        app, ["average-checkpoints", "--inputs", str(tmp_path), "--num-epoch-checkpoints", "2", "--output", str(out)]
+    code, output = nmt_captured(
+        "average-checkpoints", "--inputs", str(tmp_path), "--num-epoch-checkpoints", "2", "--output", str(out)
     )
-    assert result.exit_code == 0, result.output
+    assert code == 0, output
     avg = load_checkpoint(out)
     assert avg["averaged_from"][-1].endswith("checkpoint3.pt") and len(avg["averaged_from"]) == 2
     files = [str(tmp_path / f"checkpoint{e}.pt") for e in (1, 2, 3)]
-    result = runner.invoke(app, ["average-checkpoints", "--inputs", *files, "--output", str(tmp_path / "all.pt")])
-    assert result.exit_code == 0, result.output
+    code, output = nmt_captured("average-checkpoints", "--inputs", *files, "--output", str(tmp_path / "all.pt"))
+    assert code == 0, output
     assert len(load_checkpoint(tmp_path / "all.pt")["averaged_from"]) == 3
 
 
@@ -116,12 +113,10 @@ def test_cli_bad_input_writes_nothing(tmp_path):
     (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
     write(tmp_path, "good.pt", make_state(1))
     out = tmp_path / "avg.pt"
-    result = runner.invoke(
-        app,
-        ["average-checkpoints", "--inputs", str(tmp_path / "good.pt"), str(tmp_path / "bad.pt"), "--output", str(out)],
+    code, output = nmt_captured(
+        "average-checkpoints", "--inputs", str(tmp_path / "good.pt"), str(tmp_path / "bad.pt"), "--output", str(out)
     )
-    assert result.exit_code != 0 and isinstance(result.exception, UserError)
-    assert "bad.pt" in str(result.exception)
+    assert code == 2 and output.startswith("nmt: error: ") and "bad.pt" in output and output.count("\n") == 1
     assert not out.exists() and not list(tmp_path.glob(".avg.pt*"))
-    result = runner.invoke(app, ["average-checkpoints", "--inputs", str(tmp_path), "--output", str(out)])
-    assert isinstance(result.exception, UserError) and "--num-epoch-checkpoints" in str(result.exception)
+    code, output = nmt_captured("average-checkpoints", "--inputs", str(tmp_path), "--output", str(out))
+    assert code == 2 and "--num-epoch-checkpoints" in output

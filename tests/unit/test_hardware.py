@@ -50,4 +50,4 @@ def test_nmt_info_plans_bf16_only_where_the_device_runs_it_natively(monkeypatch,
 
 def test_nmt_info_refuses_an_unknown_device_in_one_line(capsys):
     code, out, err = _nmt_info(["--device", "tpu9"], capsys)
-    assert code == 2 and out == "" and err == "nmt: error: --device: unknown device 'tpu9'\n"
+    assert code == 2 and out == "" and err == "nmt: error: info: --device: unknown device 'tpu9'\n"

@@ -8,10 +8,8 @@ import pytest
 import sacrebleu
 import sacrebleu.significance as sacrebleu_significance
 from sacremoses import MosesTokenizer
-from typer.testing import CliRunner
 
-from cli.main import _register_commands, app
-from tests.helpers.cli import nmt_in_process
+from tests.helpers.cli import nmt_captured, nmt_in_process
 from toolkit.errors import UserError
 from toolkit.scoring import ScoreConfig, corpus_scores, read_system
 from toolkit.scoring.bleu import build_metrics
@@ -21,9 +19,6 @@ HYPS = ["The cat sat on the mat.", "A dog barks, loudly!", "Hello world", "Two m
 REFS = ["The cat sat on a mat.", "The dog barks loudly!", "Hello there, world", "Two men play football."] * 3
 BASE = ["cat mat", "dog", "Hello", "Two men."] * 3
 
-_register_commands()
-runner = CliRunner()
-
 
 def write(path, lines):
     path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
@@ -31,8 +26,7 @@ def write(path, lines):
 
 
 def run(*args):
-    result = runner.invoke(app, list(args))
-    return result.exit_code, result.output
+    return nmt_captured(*args)
 
 
 @pytest.mark.parametrize("lowercase,tokenize", [(False, "13a"), (True, "13a"), (False, "intl"), (False, "none")])

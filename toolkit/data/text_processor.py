@@ -57,7 +57,8 @@ class TextProcessor:
         return self.segmenter.segment_line(tokenized) if self.segmenter else " ".join(tokenized.split())
 
     def remove_bpe(self, line: str) -> str:
-        return remove_bpe(line, self.config.separator + " ") if self.segmenter else line
+        # Also without codes of its own: text preprocessed elsewhere (fairseq-style) carries the markers.
+        return remove_bpe(line, self.config.separator + " ")
 
     def encode(self, line: str) -> str:
         return self.apply_bpe(self.tokenize(line))

@@ -5,6 +5,7 @@ Shapes: B batch, S source length, T target length, D model dim, V vocabulary.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -34,8 +35,17 @@ class TransformerConfig:
     attention_dropout: float = option(0.0, "dropout on attention probabilities")
     activation_dropout: float = option(0.0, "dropout after the feed-forward activation")
     activation_fn: str = option("relu", "feed-forward activation: relu or gelu")
-    normalize_before: bool = option(False, "pre-norm (LayerNorm before each sublayer) instead of post-norm")
-    learned_pos: bool = option(False, "learned position embeddings instead of sinusoidal ones")
+    normalize_before: bool = option(
+        False,
+        "pre-norm (LayerNorm before each sublayer) instead of post-norm; fairseq's "
+        "--encoder-/--decoder-normalize-before set it for both sides",
+        aliases=("--encoder-normalize-before", "--decoder-normalize-before"),
+    )
+    learned_pos: bool = option(
+        False,
+        "learned position embeddings instead of sinusoidal ones (fairseq's --encoder-/--decoder-learned-pos: both)",
+        aliases=("--encoder-learned-pos", "--decoder-learned-pos"),
+    )
     share_all_embeddings: bool = option(False, "tie source, target and output embeddings (joined dictionary)")
     share_decoder_input_output_embed: bool = option(False, "tie the output projection to the target embeddings")
     no_scale_embedding: bool = option(False, "do not scale embeddings by sqrt(dim)")
@@ -261,6 +271,27 @@ def transformer_big() -> TransformerConfig:
         decoder_attention_heads=16,
         dropout=0.3,
     )
+
+
+@ARCHITECTURES.register_preset("transformer_vaswani_wmt_en_fr_big", base="transformer")
+def transformer_vaswani_wmt_en_fr_big() -> TransformerConfig:
+    """fairseq's name: transformer_big with dropout 0.1."""
+    return dataclasses.replace(transformer_big(), dropout=0.1)
+
+
+@ARCHITECTURES.register_preset("transformer_wmt_en_de_big_t2t", base="transformer")
+def transformer_wmt_en_de_big_t2t() -> TransformerConfig:
+    """fairseq's name: transformer_big, pre-norm, attention and activation dropout 0.1."""
+    return dataclasses.replace(transformer_big(), normalize_before=True, attention_dropout=0.1, activation_dropout=0.1)
+
+
+# fairseq's names for configurations we already have, identical in every model setting.
+for _alias, _ours in (
+    ("transformer_wmt_en_de", "transformer"),
+    ("transformer_vaswani_wmt_en_de_big", "transformer_big"),
+    ("transformer_wmt_en_de_big", "transformer_big"),
+):
+    ARCHITECTURES.register_alias(_alias, _ours)
 
 
 @ARCHITECTURES.register_preset("transformer_iwslt_de_en", base="transformer")

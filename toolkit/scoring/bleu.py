@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from sacrebleu.metrics import BLEU, CHRF, TER
 from sacrebleu.metrics.base import Metric
 
+from toolkit.config import option
 from toolkit.data.inputs import read_lines as read_input_lines
 from toolkit.errors import UserError
 
@@ -24,12 +25,15 @@ _GENERATE_LINE = re.compile(r"^([A-Z])-(\d+)\t(.*)$")
 
 @dataclass
 class ScoreConfig:
-    metrics: list[str] = field(default_factory=lambda: ["bleu"])
-    lowercase: bool = False
-    tokenize: str = "13a"
-    lang: str = "en"
+    metrics: list[str] = option(help="comma-separated: bleu, chrf, ter", default_factory=lambda: ["bleu"])
+    lowercase: bool = option(False, "case-insensitive scores", aliases=("--ignore-case",))
+    tokenize: str = option(
+        "13a", "sacreBLEU tokenizer (13a, intl, none, zh, char, ...), or moses: Moses-tokenize, lowercase, tok none"
+    )
+    lang: str = option("en", "language for --tokenize moses")
 
     def validate(self) -> ScoreConfig:
+        self.metrics = [m.strip().lower() for m in self.metrics]
         unknown = [m for m in self.metrics if m not in METRICS]
         if unknown or not self.metrics:
             raise UserError(f"unknown metric {', '.join(unknown) or '(none)'}; choose from {', '.join(METRICS)}")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from toolkit.config import option
 from toolkit.errors import UserError
 from toolkit.scoring.bleu import (
     ScoreConfig,
@@ -15,6 +17,30 @@ from toolkit.scoring.bleu import (
     sentence_scores,
 )
 from toolkit.scoring.significance import paired_bootstrap
+
+
+@dataclass
+class ScoreRunConfig:
+    """Every `nmt score` option (the metric settings are ScoreConfig's)."""
+
+    sys: str = option(
+        help="system output: plain text, or an `nmt generate` output (D-/T- lines)", short="-s", metavar="FILE"
+    )
+    ref: str | None = option(
+        None, "reference, one line per sentence (optional for generate output)", short="-r", metavar="FILE"
+    )
+    score: ScoreConfig = field(default_factory=ScoreConfig)
+    order: int = option(4, "BLEU's maximum n-gram order (fairseq's -o; only 4, sacreBLEU's, is supported)", short="-o")
+    sentence_level: bool = option(False, "also print each sentence's scores", aliases=("--sentence-bleu",))
+    paired_bs: str | None = option(None, "baseline output: paired bootstrap resampling against it", metavar="FILE")
+    bootstrap_samples: int = option(1000, "resamples for --paired-bs")
+    seed: int = option(1, "seed for --paired-bs")
+    json: bool = option(False, "print one JSON object (with the configuration)")
+
+    def validate(self) -> None:
+        if self.order != 4:
+            raise UserError(f"--order {self.order}: only BLEU-4 (sacreBLEU's) is supported")
+        self.score.validate()
 
 
 def _load(sys_path: Path, ref_path: Path | None) -> tuple[list[str], list[str]]:

@@ -4,23 +4,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from toolkit.config import option
 from toolkit.errors import UserError
 
 
 @dataclass
 class SearchConfig:
-    beam: int = 5
-    nbest: int = 1
-    max_len_a: float = 0.0
-    max_len_b: int = 200
-    min_len: int = 1
-    lenpen: float = 1.0
-    unkpen: float = 0.0
-    no_repeat_ngram_size: int = 0
-    sampling: bool = False
-    sampling_topk: int = -1
-    sampling_topp: float = -1.0
-    temperature: float = 1.0
+    """Search options shared by `nmt generate` and `nmt translate`."""
+
+    beam: int = option(5, "beam size (1 = greedy)")
+    nbest: int = option(1, "hypotheses to output per sentence (at most --beam)")
+    max_len_a: float = option(0.0, "maximum output length is a * source length + b")
+    max_len_b: int = option(200, "see --max-len-a (capped by the model's maximum positions)")
+    min_len: int = option(1, "minimum number of tokens before EOS")
+    lenpen: float = option(1.0, "scores are divided by length ** lenpen (0: raw sum)")
+    unkpen: float = option(0.0, "subtracted from the log-probability of <unk>")
+    no_repeat_ngram_size: int = option(0, "never repeat an n-gram of this size (0: off)")
+    sampling: bool = option(False, "sample instead of beam search (--beam samples per sentence)")
+    sampling_topk: int = option(-1, "sample only among the k most likely tokens (-1: all)")
+    sampling_topp: float = option(-1.0, "sample only from the smallest set of tokens with mass p (-1: off)")
+    temperature: float = option(1.0, "divide log-probabilities by this before search")
 
     def validate(self) -> SearchConfig:
         if self.beam < 1:

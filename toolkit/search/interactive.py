@@ -7,15 +7,20 @@ comes from the checkpoint; an empty input line gives an empty output line.
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
+from pathlib import Path
 from typing import IO
 
 import numpy as np
 import torch
 
+from toolkit.config import option
+from toolkit.data.tokenize import TOKENIZERS
 from toolkit.errors import UserError
 from toolkit.hardware import usable_bf16
 from toolkit.search.config import SearchConfig
@@ -25,16 +30,119 @@ from toolkit.search.output import Postprocessor
 from toolkit.search.subset import generation_batches
 
 
-@dataclass
+@dataclass(kw_only=True)
 class TranslateConfig:
-    path: str
+    """Every `nmt translate` / `nmt interactive` option but the search's own (SearchConfig)."""
+
+    data: str | None = option(
+        None,
+        "optional data directory (fairseq's DATA): its dictionaries are checked against the checkpoint's",
+        positional=True,
+    )
+    path: str = option(help="checkpoint file; several separated by ':' form an ensemble", metavar="FILE")
     search: SearchConfig = field(default_factory=SearchConfig)
-    buffer_size: int = 32
-    max_tokens: int | None = 12000
-    remove_bpe: str | None = "@@ "
-    seed: int = 1
-    bf16: bool = False
-    cpu: bool = False
+    input: str | None = option(None, "read this file instead of stdin ('-': stdin)", short="-i")
+    buffer_size: int | None = option(None, "lines translated together (default 32; 1 on a terminal)")
+    batch_size: int | None = option(None, "maximum sentences per batch", aliases=("--max-sentences",))
+    max_tokens: int | None = option(12000, "maximum padded source tokens per batch")
+    remove_bpe: str | None = option(
+        "@@ ", "BPE marker to remove when no detokenizer is stored; bare --remove-bpe means '@@ '", const="@@ "
+    )
+    source_lang: str = option("", "source language; must be the checkpoint's (default: the checkpoint's)", short="-s")
+    target_lang: str = option("", "target language; must be the checkpoint's (default: the checkpoint's)", short="-t")
+    tokenizer: str | None = option(
+        None,
+        "tokenizer for the input and detokenizer for the output (default: the checkpoint's)",
+        choices=TOKENIZERS,
+    )
+    bpe: str | None = option(
+        None,
+        "subword segmentation of the input: subword-nmt (subword_nmt) or none (default: the checkpoint's)",
+        choices=("subword-nmt", "none"),
+    )
+    bpe_codes: str | None = option(None, "subword-nmt codes file (default: the codes stored in the checkpoint)")
+    seed: int = option(1, "random seed (sampling)")
+    bf16: bool = option(False, "run the model under bfloat16 autocast")
+    cpu: bool = option(False, "use the CPU even if CUDA is available")
+
+    def validate(self) -> None:
+        if self.buffer_size is not None and self.buffer_size < 1:
+            raise UserError(f"--buffer-size must be at least 1 (got {self.buffer_size})")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise UserError(f"--batch-size must be at least 1 (got {self.batch_size})")
+        if self.search.nbest != 1:
+            raise UserError("--nbest: translate prints one line per input line; use nmt generate for n-best lists")
+        if self.bpe == "none" and self.bpe_codes:
+            raise UserError("--bpe-codes contradicts --bpe none")
+        if self.remove_bpe is not None and self.remove_bpe.strip().lower() in ("", "none", "no"):
+            self.remove_bpe = None
+        self.search.validate()
+
+
+def _note(text: str) -> None:
+    print(f"nmt: note: {text}", file=sys.stderr)
+
+
+def check_languages(cfg: TranslateConfig, models: InferenceModels) -> None:
+    """--source-lang/--target-lang must name the checkpoint's direction (one direction per checkpoint)."""
+    src, tgt = models.langs()
+    for flag, asked, recorded in (("--source-lang", cfg.source_lang, src), ("--target-lang", cfg.target_lang, tgt)):
+        if asked and recorded and asked != recorded:
+            raise UserError(f"{flag} {asked}: {models.paths[0]} translates {src} -> {tgt}")
+
+
+def check_data_dictionaries(data: str, models: InferenceModels) -> None:
+    """fairseq's positional DATA: its dict.LANG.txt must be the checkpoint's dictionaries."""
+    from toolkit.data.dictionary import Dictionary
+
+    src, tgt = models.langs()
+    for side, lang, ours in (("source", src, models.src_dict), ("target", tgt, models.tgt_dict)):
+        path = Path(data) / f"dict.{lang}.txt"
+        if not path.is_file():
+            raise UserError(f"{path}: not found (DATA must hold the dictionaries the checkpoint was trained with)")
+        if Dictionary.load(path) != ours:
+            raise UserError(f"{path} differs from the {side} dictionary of {models.paths[0]}")
+
+
+def text_processors(cfg: TranslateConfig, models: InferenceModels) -> tuple:
+    """(source, target) processors: the checkpoint's, changed where --tokenizer/--bpe/--bpe-codes say."""
+    from toolkit.data.text_processor import TextProcessor, TextProcessorConfig
+
+    stored = models.text_processors or {}
+    src_lang, tgt_lang = models.langs()
+    sides = []
+    for side, lang in (("src", src_lang), ("tgt", tgt_lang)):
+        processor = stored.get(side)
+        base = processor.config if processor is not None else TextProcessorConfig(lang or "en", tokenize="none")
+        changes: dict = {}
+        if cfg.tokenizer is not None and cfg.tokenizer != base.tokenize:
+            _note(
+                f"--tokenizer {cfg.tokenizer}: the checkpoint was trained with {base.tokenize}; using {cfg.tokenizer}"
+            )
+            changes["tokenize"] = cfg.tokenizer
+        if side == "src":
+            changes.update(_bpe_changes(cfg, base))
+        sides.append(TextProcessor(dataclasses.replace(base, **changes)) if changes else processor)
+    return sides[0], sides[1]
+
+
+def _bpe_changes(cfg: TranslateConfig, base) -> dict:
+    if cfg.bpe == "none":
+        if base.bpe_codes:
+            _note("--bpe none: the checkpoint was trained with BPE; the input is taken as already segmented")
+        return {"bpe_codes": None}
+    if cfg.bpe_codes is None:
+        if cfg.bpe is not None and not base.bpe_codes:
+            raise UserError(f"--bpe {cfg.bpe}: the checkpoint stores no BPE codes; give --bpe-codes FILE")
+        return {}
+    try:
+        codes = Path(cfg.bpe_codes).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise UserError(f"--bpe-codes {cfg.bpe_codes}: unreadable ({error})") from None
+    if codes == base.bpe_codes:
+        return {}
+    _note(f"--bpe-codes {cfg.bpe_codes} differ from the codes stored in the checkpoint; using {cfg.bpe_codes}")
+    return {"bpe_codes": codes}
 
 
 def _blocks(lines: Iterable[str], size: int) -> Iterator[list[str]]:
@@ -47,14 +155,14 @@ class Translator:
     """Holds the loaded models, preprocessing and search; translates blocks of raw lines."""
 
     def __init__(self, cfg: TranslateConfig) -> None:
-        if cfg.buffer_size < 1:
-            raise UserError(f"--buffer-size must be at least 1 (got {cfg.buffer_size})")
         torch.manual_seed(cfg.seed)
         self.cfg = cfg
         self.device = pick_device(cfg.cpu)
         self.models: InferenceModels = load_models(cfg.path, self.device)
-        processors = self.models.text_processors or {}
-        self.src_processor = processors.get("src")
+        check_languages(cfg, self.models)
+        if cfg.data:
+            check_data_dictionaries(cfg.data, self.models)
+        self.src_processor, tgt_processor = text_processors(cfg, self.models)
         rng = torch.Generator(device=self.device).manual_seed(cfg.seed) if cfg.search.sampling else None
         self.generator = SequenceGenerator(
             self.models.models,
@@ -64,7 +172,7 @@ class Translator:
             need_attn=False,
             rng=rng,
         )
-        self.post = Postprocessor(self.models.src_dict, self.models.tgt_dict, cfg.remove_bpe, processors.get("tgt"))
+        self.post = Postprocessor(self.models.src_dict, self.models.tgt_dict, cfg.remove_bpe, tgt_processor)
         self.max_source = min(m.max_positions()[0] for m in self.models.models)
         self.truncated = 0
 
@@ -86,7 +194,7 @@ class Translator:
             return outputs
         sizes = np.array([len(ids) for _, ids in todo])
         pad, eos = self.models.tgt_dict.pad_index, self.models.tgt_dict.eos_index
-        for batch_rows in generation_batches(sizes, self.cfg.max_tokens, None):
+        for batch_rows in generation_batches(sizes, self.cfg.max_tokens, self.cfg.batch_size):
             batch = collate([todo[r][0] for r in batch_rows], [todo[r][1] for r in batch_rows], None, pad, eos).to(
                 self.device
             )
@@ -101,7 +209,7 @@ def translate_stream(cfg: TranslateConfig, lines: Iterable[str], out: IO[str]) -
     """Translate lines as they arrive; return how many were read (UserError if none)."""
     translator = Translator(cfg)
     count = 0
-    for block in _blocks((line.rstrip("\r\n") for line in lines), cfg.buffer_size):
+    for block in _blocks((line.rstrip("\r\n") for line in lines), cfg.buffer_size or 32):
         out.write("".join(text + "\n" for text in translator.translate_block(block)))
         out.flush()
         count += len(block)
@@ -114,3 +222,21 @@ def translate_stream(cfg: TranslateConfig, lines: Iterable[str], out: IO[str]) -
             file=sys.stderr,
         )
     return count
+
+
+def translate_command(cfg: TranslateConfig) -> int:
+    """`nmt translate`: read --input (or stdin), write translations to stdout."""
+    from toolkit.fileio import open_text
+
+    from_file = cfg.input not in (None, "-")
+    if from_file:
+        source = open_text(cfg.input, encoding_errors="replace")
+    else:  # undecodable bytes on stdin become U+FFFD, as with --input, never a traceback
+        source = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace", newline="\n")
+    if cfg.buffer_size is None:
+        cfg = dataclasses.replace(cfg, buffer_size=1 if not from_file and sys.stdin.isatty() else 32)
+    try:
+        return translate_stream(cfg, source, sys.stdout)
+    finally:
+        if from_file:
+            source.close()

@@ -14,6 +14,7 @@ from typing import IO
 import numpy as np
 import torch
 
+from toolkit.config import option
 from toolkit.errors import UserError
 from toolkit.fileio import atomic_open
 from toolkit.hardware import usable_bf16
@@ -23,27 +24,49 @@ from toolkit.search.loading import InferenceModels, load_models, pick_device
 from toolkit.search.output import Postprocessor, sentence_lines
 from toolkit.search.scorer import score_targets
 
+SCORINGS = ("sacrebleu", "bleu", "chrf")
+
 
 @dataclass
 class GenerateConfig:
-    data: str
-    path: str
+    """Every `nmt generate` option but the search's own (SearchConfig)."""
+
+    data: str = option(help="a `nmt preprocess` destination directory", positional=True)
+    path: str = option(help="checkpoint file; several separated by ':' form an ensemble", metavar="FILE")
     search: SearchConfig = field(default_factory=SearchConfig)
-    gen_subset: str = "test"
-    batch_size: int | None = None
-    max_tokens: int | None = 12000
-    remove_bpe: str | None = "@@ "
-    score_reference: bool = False
-    results_path: str | None = None
-    seed: int = 1
-    bf16: bool = False
-    cpu: bool = False
-    print_alignment: bool = False
-    plot_attention: str | None = None
-    plot_limit: int = 20
-    quiet: bool = False
-    source_lang: str = ""
-    target_lang: str = ""
+    gen_subset: str = option("test", "split to translate: test, valid, test1, ...")
+    batch_size: int | None = option(None, "maximum sentences per batch", aliases=("--max-sentences",))
+    max_tokens: int | None = option(12000, "maximum padded source tokens per batch")
+    remove_bpe: str | None = option(
+        "@@ ", "BPE marker to remove in S-/H- lines; bare --remove-bpe means '@@ ', 'none' keeps BPE", const="@@ "
+    )
+    scoring: str = option(
+        "sacrebleu",
+        "sacrebleu: sacreBLEU on detokenized text; bleu: fairseq's BLEU-4 on the tokenized hypotheses "
+        "(H- lines against the tokenized references); chrf: chrF on detokenized text",
+        choices=SCORINGS,
+    )
+    score_reference: bool = option(False, "score the references instead of searching")
+    results_path: str | None = option(None, "write generate-SUBSET.txt here (atomically)")
+    seed: int = option(1, "random seed (sampling)")
+    bf16: bool = option(False, "run the model under bfloat16 autocast")
+    cpu: bool = option(False, "use the CPU even if CUDA is available")
+    print_alignment: bool = option(False, "print A- lines (argmax attention)")
+    plot_attention: str | None = option(None, "write attention heatmaps (PNG) here; needs matplotlib")
+    plot_limit: int = option(20, "plot only sentences with id below this")
+    quiet: bool = option(False, "print only the summary", short="-q")
+    no_progress_bar: bool = option(False, "no progress bar (there is none when stderr is not a terminal)")
+    source_lang: str = option("", "source language (default: the checkpoint's)", short="-s")
+    target_lang: str = option("", "target language (default: the checkpoint's)", short="-t")
+
+    def validate(self) -> None:
+        if self.batch_size is not None and self.batch_size < 1:
+            raise UserError(f"--batch-size must be at least 1 (got {self.batch_size})")
+        if self.max_tokens is not None and self.max_tokens < 1:
+            raise UserError(f"--max-tokens must be at least 1 (got {self.max_tokens})")
+        if self.remove_bpe is not None and self.remove_bpe.strip().lower() in ("", "none", "no"):
+            self.remove_bpe = None
+        self.search.validate()
 
 
 def generation_batches(src_sizes: np.ndarray, max_tokens: int | None, batch_size: int | None) -> list[np.ndarray]:
@@ -96,7 +119,7 @@ def _target_processor(models: InferenceModels, task):
         return None
 
 
-def _progress(total: int):
+def _progress(total: int, disabled: bool = False):
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -108,7 +131,7 @@ def _progress(total: int):
         TimeRemainingColumn(),
         console=console,
         transient=True,
-        disable=not console.is_terminal,
+        disable=disabled or not console.is_terminal,
     )
 
 
@@ -155,7 +178,8 @@ def generate_subset(cfg: GenerateConfig, out: IO[str] | None = None) -> dict:
     ntokens = 0
     start = time.perf_counter()
     batches = generation_batches(dataset.src_sizes, cfg.max_tokens, cfg.batch_size)
-    with _progress(len(dataset)) as progress:
+    tokenized: dict[int, tuple[str, str | None]] = {}  # (best hypothesis, reference), BPE removed
+    with _progress(len(dataset), cfg.no_progress_bar) as progress:
         bar = progress.add_task("generate", total=len(dataset))
         for indices in batches:
             batch = dataset.batch(indices).to(device)
@@ -177,6 +201,9 @@ def generate_subset(cfg: GenerateConfig, out: IO[str] | None = None) -> dict:
                 lines[sid], hyps[sid], ref_text = sentence_lines(sid, src, ref, results[row], post, cfg.print_alignment)
                 if ref_text is not None:
                     refs[sid] = ref_text
+                if cfg.scoring == "bleu":
+                    best = post.target(results[row][0].tokens) if results[row] else ""
+                    tokenized[sid] = (best, post.target(ref) if ref is not None else None)
                 ntokens += sum(len(h.tokens) for h in results[row][:1])
                 if (
                     cfg.plot_attention
@@ -189,7 +216,7 @@ def generate_subset(cfg: GenerateConfig, out: IO[str] | None = None) -> dict:
     elapsed = time.perf_counter() - start
     if to_plot:
         _plot_all(Path(cfg.plot_attention), to_plot, models)
-    return _report(cfg, lines, hyps, refs, ntokens, elapsed, out)
+    return _report(cfg, lines, hyps, refs, tokenized, ntokens, elapsed, out)
 
 
 def _plot_all(directory: Path, to_plot: dict, models: InferenceModels) -> None:
@@ -210,9 +237,33 @@ def _plot_all(directory: Path, to_plot: dict, models: InferenceModels) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _report(cfg: GenerateConfig, lines, hyps, refs, ntokens: int, elapsed: float, out: IO[str]) -> dict:
+def _score_line(cfg: GenerateConfig, order: list[int], hyps, refs, tokenized) -> tuple[dict, str]:
+    """The corpus score --scoring asks for: (summary fields, the text after 'what: ')."""
+    import sacrebleu
+
     from toolkit.scoring.bleu import corpus_bleu
 
+    if cfg.scoring == "sacrebleu":
+        bleu = corpus_bleu([hyps[i] for i in order], [refs[i] for i in order])
+        return {
+            "bleu": bleu.score,
+            "signature": bleu.signature,
+        }, f"BLEU|{bleu.signature} = {bleu.text.partition(' = ')[2]}"
+    if cfg.scoring == "bleu":  # fairseq's: BLEU-4 over the tokenized (BPE-removed) words, cased
+        bleu = sacrebleu.corpus_bleu(
+            [tokenized[i][0] for i in order], [[tokenized[i][1] for i in order]], tokenize="none"
+        )
+        return {
+            "bleu": bleu.score,
+            "signature": "tokenized BLEU-4",
+        }, f"BLEU4 = {bleu.format(score_only=False).partition(' = ')[2]}"
+    metric = sacrebleu.CHRF()
+    chrf = metric.corpus_score([hyps[i] for i in order], [[refs[i] for i in order]])
+    signature = str(metric.get_signature())
+    return {"chrf": chrf.score, "signature": signature}, f"chrF2|{signature} = {chrf.score:.2f}"
+
+
+def _report(cfg: GenerateConfig, lines, hyps, refs, tokenized, ntokens: int, elapsed: float, out: IO[str]) -> dict:
     order = sorted(lines)
     summary = {
         "subset": cfg.gen_subset,
@@ -226,9 +277,9 @@ def _report(cfg: GenerateConfig, lines, hyps, refs, ntokens: int, elapsed: float
     speed = f"({summary['sentences_per_second']} sentences/s, {summary['tokens_per_second']} tokens/s)"
     footer = [f"{what}: {summary['sentences']} sentences, {ntokens} tokens in {elapsed:.1f}s {speed}"]
     if refs and len(refs) == len(order) and not cfg.score_reference:
-        bleu = corpus_bleu([hyps[i] for i in order], [refs[i] for i in order])
-        summary["bleu"], summary["signature"] = bleu.score, bleu.signature
-        footer.append(f"{what}: BLEU|{bleu.signature} = {bleu.text.partition(' = ')[2]}")
+        fields, text = _score_line(cfg, order, hyps, refs, tokenized)
+        summary.update(fields)
+        footer.append(f"{what}: {text}")
     body = [] if cfg.quiet else [line for i in order for line in lines[i]]
     if cfg.results_path:
         # Written only once everything is done: an interrupted run leaves no results file.

@@ -9,16 +9,50 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from toolkit.config import option
 from toolkit.errors import UserError
 from toolkit.train.checkpoint import load_checkpoint
 
 _EPOCH = re.compile(r"^checkpoint(\d+)\.pt$")
 _UPDATE = re.compile(r"^checkpoint_(\d+)_(\d+)\.pt$")
 DROPPED = ("optimizer", "lr_scheduler", "trainer_state")
+
+
+@dataclass
+class AverageConfig:
+    """Every `nmt average-checkpoints` option."""
+
+    inputs: list[str] = option(
+        help="a checkpoint directory (with --num-*-checkpoints), or checkpoint files", nargs="+", metavar="PATH"
+    )
+    output: str = option(help="where to write the averaged checkpoint (atomically)", metavar="FILE")
+    num_epoch_checkpoints: int | None = option(None, "average the last N checkpointEPOCH.pt")
+    num_update_checkpoints: int | None = option(None, "average the last N checkpoint_E_U.pt")
+
+    def validate(self) -> None:
+        if self.num_epoch_checkpoints is not None and self.num_update_checkpoints is not None:
+            raise UserError("give only one of --num-epoch-checkpoints and --num-update-checkpoints")
+
+    def checkpoints(self) -> list[Path]:
+        """The files to average: the last N of one directory, or the files given."""
+        paths = [Path(p) for p in self.inputs]
+        if self.num_epoch_checkpoints is None and self.num_update_checkpoints is None:
+            directories = [str(p) for p in paths if p.is_dir()]
+            if directories:
+                raise UserError(
+                    f"{directories[0]} is a directory: add --num-epoch-checkpoints N or --num-update-checkpoints N"
+                )
+            return paths
+        if len(paths) != 1 or not paths[0].is_dir():
+            raise UserError("--num-epoch-checkpoints/--num-update-checkpoints need --inputs to be one directory")
+        if self.num_epoch_checkpoints is not None:
+            return last_epoch_checkpoints(paths[0], self.num_epoch_checkpoints)
+        return last_update_checkpoints(paths[0], self.num_update_checkpoints)
 
 
 def last_epoch_checkpoints(directory: Path, n: int) -> list[Path]:

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from toolkit.config import option
+
+LOG_FORMATS = ("auto", "progress", "tqdm", "simple", "json", "none")
+
 
 @dataclass
 class TrainConfig:
@@ -14,7 +18,7 @@ class TrainConfig:
     task: str = field(default="translation", metadata={"help": "task"})
     save_dir: str = field(default="checkpoints", metadata={"help": "where checkpoints and the training log go"})
     max_tokens: int | None = field(default=4096, metadata={"help": "batch size in (padded) tokens"})
-    max_sentences: int | None = field(default=None, metadata={"help": "batch size cap in sentences"})
+    max_sentences: int | None = option(None, "batch size cap in sentences", aliases=("--batch-size",))
     update_freq: int = field(default=1, metadata={"help": "accumulate gradients over N batches per update"})
     max_epoch: int = field(default=0, metadata={"help": "stop after this epoch (0: no limit)"})
     max_update: int = field(default=0, metadata={"help": "stop after this many updates (0: no limit)"})
@@ -30,6 +34,7 @@ class TrainConfig:
     validate_interval_updates: int = field(
         default=0, metadata={"help": "also validate every N updates (0: per epoch only)"}
     )
+    save_interval: int = option(1, "write an epoch checkpoint every N epochs (checkpoint_last.pt: every epoch)")
     save_interval_updates: int = field(default=0, metadata={"help": "save checkpoint_E_U.pt every N updates (0: off)"})
     keep_last_epochs: int = field(default=-1, metadata={"help": "keep only the last N epoch checkpoints (-1: all)"})
     keep_interval_updates: int = field(
@@ -52,7 +57,15 @@ class TrainConfig:
     maximize_best_checkpoint_metric: bool = field(
         default=False, metadata={"help": "higher is better for the best metric"}
     )
-    log_format: str = field(default="auto", metadata={"help": "auto, progress, simple or json"})
+    log_format: str = option(
+        "auto",
+        "auto (a progress bar on a terminal, else simple), progress (tqdm is the same), simple, json or none",
+        choices=LOG_FORMATS,
+    )
+    no_progress_bar: bool = option(False, "no progress bar: --log-format auto becomes simple")
+    tensorboard_logdir: str | None = option(
+        None, "also write TensorBoard event files here (pip install 'nmt[tensorboard]')"
+    )
     log_interval: int = field(default=100, metadata={"help": "updates between plain log lines"})
     max_nonfinite: int = field(default=5, metadata={"help": "stop after this many consecutive non-finite losses"})
     user_dir: str | None = field(
@@ -72,10 +85,7 @@ class TrainConfig:
             (self.max_epoch >= 0 and self.max_update >= 0, "--max-epoch and --max-update must be >= 0"),
             (self.clip_norm >= 0, f"--clip-norm must be >= 0, got {self.clip_norm}"),
             (not (self.bf16 and self.fp16), "--bf16 and --fp16 contradict each other; pick one"),
-            (
-                self.log_format in ("auto", "progress", "simple", "json"),
-                f"--log-format must be auto, progress, simple or json, got {self.log_format!r}",
-            ),
+            (self.save_interval >= 1, f"--save-interval must be >= 1, got {self.save_interval}"),
             (
                 self.best_checkpoint_metric in ("loss", "nll_loss", "ppl"),
                 f"--best-checkpoint-metric must be loss, nll_loss or ppl, got {self.best_checkpoint_metric!r}",

@@ -1,0 +1,218 @@
+"""fairseq flags that have no nmt option: taken with a one-line note, rewritten, or refused in one line.
+
+fairseq spellings that nmt implements (`--batch-size`, `--remove-bpe`, `--save-interval`, ...) are
+ordinary options of the config dataclasses, declared there as aliases. This table holds the rest,
+so a command copied from fairseq's documentation never meets a bare "unrecognized arguments":
+it either runs, with a note saying what nmt does instead, or stops with the reason.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from toolkit.errors import UserError
+
+
+@dataclass(frozen=True)
+class Flag:
+    takes_value: bool
+    meaning: str  # what nmt does instead (a note), or why it refuses
+    action: str = "note"  # note: drop it and say so; refuse: stop; rewrite: replace it silently
+    replacement: tuple[str, ...] = ()
+    convert: Callable[[str], list[str]] | None = None  # the value -> nmt's words (instead of replacement)
+
+
+def _hours_to_minutes(value: str) -> list[str]:
+    try:
+        return ["--stop-time-minutes", repr(float(value) * 60)]
+    except ValueError:
+        raise UserError(f"--stop-time-hours: {value!r} is not a number") from None
+
+
+_NOT_YET_BLEU = (
+    "validation BLEU during training is not built yet; drop the --eval-bleu flags and score "
+    "checkpoints with nmt generate"
+)
+_MMAP = Flag(True, "nmt always writes and reads memory-mapped datasets; ignored")
+_WORKERS = Flag(True, "nmt reads memory-mapped batches in its own process; ignored")
+_PADDING = Flag(True, "nmt pads on the right and masks the padding; ignored")
+_FP16_SEARCH = Flag(
+    False, "nmt runs inference in bfloat16 instead (--bf16; fp32 where the CPU has no native bf16)",
+    action="note", replacement=("--bf16",),
+)  # fmt: skip
+
+_COMMON = {
+    "--dataset-impl": _MMAP,
+    "--num-workers": _WORKERS,
+    "--wandb-project": Flag(True, "nmt logs to SAVE_DIR/train_log.jsonl and --tensorboard-logdir; ignored"),
+    "--tpu": Flag(False, "nmt runs on CPUs and CUDA GPUs only", action="refuse"),
+}
+
+FLAGS: dict[str, dict[str, Flag]] = {
+    "preprocess": {
+        **_COMMON,
+        "--align-suffix": Flag(True, "word alignments are not supported by nmt preprocess", action="refuse"),
+        "--dict-only": Flag(False, "nmt preprocess always binarizes; --dict-only is not supported", action="refuse"),
+    },
+    "train": {
+        **_COMMON,
+        "--ddp-backend": Flag(True, "nmt uses torch DistributedDataParallel under torchrun; ignored"),
+        "--distributed-world-size": Flag(True, "start one process per device with torchrun instead; ignored"),
+        "--required-batch-size-multiple": Flag(True, "nmt does not round batch sizes; ignored"),
+        "--left-pad-source": _PADDING,
+        "--left-pad-target": _PADDING,
+        "--skip-invalid-size-inputs-valid-test": Flag(
+            False, "nmt always skips (and counts) sentences too long for the model; nothing to do"
+        ),
+        "--fp16-no-flatten-grads": Flag(False, "nmt's --fp16 keeps fp32 master weights; ignored"),
+        "--memory-efficient-fp16": Flag(
+            False, "there is no memory-efficient fp16 in nmt; use --fp16 (GPU) or --bf16", action="refuse"
+        ),
+        "--reset-lr-scheduler": Flag(
+            False, "use --reset-optimizer (it resets optimizer, schedule and counters together)", action="refuse"
+        ),
+        "--reset-dataloader": Flag(
+            False, "use --reset-optimizer (it resets optimizer, schedule and counters together)", action="refuse"
+        ),
+        "--reset-meters": Flag(False, "nmt keeps no meters in checkpoints; nothing to reset"),
+        "--stop-time-hours": Flag(
+            True, "taken as --stop-time-minutes (hours x 60)", action="rewrite", convert=_hours_to_minutes
+        ),
+        "--upsample-primary": Flag(True, "several training corpora are not supported yet", action="refuse"),
+        "--finetune-from-model": Flag(
+            True,
+            "not built yet; --restore-file FILE --reset-optimizer starts from a checkpoint's weights",
+            action="refuse",
+        ),
+        **{
+            flag: Flag(takes, _NOT_YET_BLEU, action="refuse")
+            for flag, takes in (
+                ("--eval-bleu", False),
+                ("--eval-bleu-args", True),
+                ("--eval-bleu-detok", True),
+                ("--eval-bleu-detok-args", True),
+                ("--eval-bleu-remove-bpe", False),
+                ("--eval-bleu-print-samples", False),
+                ("--eval-tokenized-bleu", False),
+            )
+        },
+    },  # fmt: skip
+    "generate": {
+        **_COMMON,
+        "--fp16": _FP16_SEARCH,
+        "--sacrebleu": Flag(
+            False, "taken as --scoring sacrebleu", action="rewrite", replacement=("--scoring", "sacrebleu")
+        ),
+        "--skip-invalid-size-inputs-valid-test": Flag(
+            False, "nmt translates every sentence (and names one too long for the model); nothing to skip"
+        ),
+        "--tokenizer": Flag(True, "generate detokenizes with the preprocessing recorded in the checkpoint; ignored"),
+        "--bpe": Flag(True, "generate undoes BPE with the preprocessing recorded in the checkpoint; ignored"),
+        "--bpe-codes": Flag(True, "generate undoes BPE with the preprocessing recorded in the checkpoint; ignored"),
+        "--left-pad-source": _PADDING,
+        "--print-step": Flag(False, "not supported by nmt generate", action="refuse"),
+        "--unnormalized": Flag(
+            False,
+            "taken as --lenpen 0 (raw sums of log-probabilities)",
+            action="rewrite",
+            replacement=("--lenpen", "0"),
+        ),
+        "--model-overrides": Flag(True, "not supported: a checkpoint carries its whole configuration", action="refuse"),
+        "--prefix-size": Flag(True, "prefix-constrained search is not supported", action="refuse"),
+        "--diverse-beam-groups": Flag(True, "diverse beam search is not supported", action="refuse"),
+    },
+    "translate": {
+        **_COMMON,
+        "--fp16": _FP16_SEARCH,
+        "--left-pad-source": _PADDING,
+        "--model-overrides": Flag(True, "not supported: a checkpoint carries its whole configuration", action="refuse"),
+    },
+    "score": {
+        "--sacrebleu": Flag(False, "nmt score always scores with sacreBLEU; nothing to change", action="rewrite"),
+    },
+}
+FLAGS["interactive"] = FLAGS["translate"]
+
+
+def _note(text: str) -> None:
+    print(f"nmt: note: {text}", file=sys.stderr)
+
+
+def apply(command: str, argv: list[str], note: Callable[[str], None] = _note) -> list[str]:
+    """argv with the table's fairseq flags noted, rewritten or refused (UserError)."""
+    table = FLAGS.get(command, {})
+    out: list[str] = []
+    index = 0
+    while index < len(argv):
+        word = argv[index]
+        name, has_inline, _ = word.partition("=")
+        flag = table.get(name) if word.startswith("--") else None
+        if flag is None:
+            out.append(word)
+            index += 1
+            continue
+        consumed = 1
+        value = word.partition("=")[2] if has_inline else None
+        if flag.takes_value and not has_inline and index + 1 < len(argv):
+            consumed, value = 2, argv[index + 1]
+        if flag.action == "refuse":
+            raise UserError(f"{name}: {flag.meaning}")
+        if flag.action == "note":
+            note(f"{command}: {name} is fairseq's; {flag.meaning}")
+        if flag.convert is not None:
+            if value is None:
+                raise UserError(f"{name}: expected one argument")
+            out.extend(flag.convert(value))
+        else:
+            out.extend(flag.replacement)
+        index += consumed
+    return out
+
+
+# The flags of fairseq's translation documentation (getting started, the command-line tools page, the
+# translation, scaling-NMT and back-translation examples), by subcommand: what `benchmarks/fairseq_flags.py`
+# classifies and the README's table lists.
+DOCUMENTED: dict[str, str] = {
+    "preprocess": "--source-lang --target-lang --trainpref --validpref --testpref --destdir --workers "
+    "--joined-dictionary --srcdict --tgtdict --only-source --thresholdsrc --thresholdtgt --nwordssrc --nwordstgt "
+    "--padding-factor --dataset-impl --align-suffix --dict-only",
+    "train": "--arch --task --source-lang --target-lang --share-decoder-input-output-embed --share-all-embeddings "
+    "--encoder-layers --decoder-layers --encoder-embed-dim --decoder-embed-dim --encoder-ffn-embed-dim "
+    "--decoder-ffn-embed-dim --encoder-attention-heads --decoder-attention-heads --encoder-normalize-before "
+    "--decoder-normalize-before --encoder-learned-pos --decoder-learned-pos --activation-fn --dropout "
+    "--attention-dropout --activation-dropout --optimizer --adam-betas --adam-eps --momentum --weight-decay "
+    "--clip-norm --lr --lr-scheduler --warmup-updates --warmup-init-lr --lr-shrink --min-lr --criterion "
+    "--label-smoothing --max-tokens --batch-size --max-sentences --update-freq --max-epoch --max-update "
+    "--stop-time-hours --save-dir --save-interval --save-interval-updates --keep-last-epochs "
+    "--keep-interval-updates --no-epoch-checkpoints --no-save --restore-file --reset-optimizer "
+    "--reset-lr-scheduler --reset-dataloader --reset-meters --finetune-from-model --patience --seed --fp16 --bf16 "
+    "--memory-efficient-fp16 --log-interval --log-format --no-progress-bar --tensorboard-logdir --user-dir "
+    "--best-checkpoint-metric --maximize-best-checkpoint-metric --eval-bleu --eval-bleu-args --eval-bleu-detok "
+    "--eval-bleu-remove-bpe --eval-bleu-print-samples --upsample-primary --skip-invalid-size-inputs-valid-test "
+    "--ddp-backend --distributed-world-size --num-workers --dataset-impl",
+    "generate": "--path --gen-subset --batch-size --max-sentences --max-tokens --beam --nbest --lenpen --unkpen "
+    "--remove-bpe --quiet --results-path --sampling --sampling-topk --sampling-topp --temperature --max-len-a "
+    "--max-len-b --min-len --no-repeat-ngram-size --score-reference --print-alignment --scoring --sacrebleu "
+    "--source-lang --target-lang --tokenizer --bpe --bpe-codes --cpu --fp16 --seed "
+    "--skip-invalid-size-inputs-valid-test --num-workers --dataset-impl --unnormalized --print-step "
+    "--model-overrides --prefix-size --diverse-beam-groups",
+    "interactive": "--path --input --buffer-size --batch-size --max-tokens --beam --nbest --lenpen --remove-bpe "
+    "--source-lang --target-lang --tokenizer --bpe --bpe-codes --sampling --sampling-topk --temperature "
+    "--max-len-a --max-len-b --seed --cpu --fp16",
+    "score": "--sys --ref --order --ignore-case --sacrebleu --sentence-bleu",
+}
+
+
+def classify(command: str, flag: str, options: set[str]) -> tuple[str, str]:
+    """(accepted | accepted with a note | refused | unknown, what nmt does) for one fairseq flag."""
+    entry = FLAGS.get(command, {}).get(flag)
+    if entry is not None:
+        if entry.action == "refuse":
+            return "refused", entry.meaning
+        if entry.action == "rewrite":
+            meaning = entry.meaning or (f"taken as {' '.join(entry.replacement)}" if entry.replacement else "no-op")
+            return "accepted", meaning
+        return "accepted with a note", entry.meaning
+    return ("accepted", "an nmt option") if flag in options else ("unknown", "")
