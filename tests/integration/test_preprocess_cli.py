@@ -104,7 +104,7 @@ def test_undecodable_bytes_and_replace(tiny_corpus, tmp_path, capsys):
         (["--workers", "0"], "--workers must be at least 1"),
         (["--thresholdsrc", "-1"], "--thresholdsrc must not be negative"),
         (["--nwordstgt", "0"], "--nwordstgt must be positive or -1"),
-        (["--tokenize", "spacy"], "--tokenize must be one of"),
+        (["--tokenize", "spacy"], "argument --tokenize: 'spacy' is not one of: auto, moses, none"),
         (["--bpe", "none", "--bpe-codes", "x"], "--bpe-codes contradicts --bpe none"),
         (["--bpe-dropout", "1"], "--bpe-dropout must be in [0, 1)"),
         (["--bpe-dropout", "0.1", "--bpe-dropout-copies", "0"], "--bpe-dropout-copies must be at least 1"),
@@ -125,7 +125,7 @@ def test_destination_not_made_by_us(tiny_corpus, tmp_path, capsys):
 def test_real_process_error_is_one_line(tiny_corpus, tmp_path):
     result = nmt(*_args(tiny_corpus, tmp_path / "bin", "--bpe-merges", "0"), cwd=tmp_path)
     assert result.returncode == 2
-    assert result.stderr == "nmt: error: --bpe-merges must be at least 1 (got 0)\n"
+    assert result.stderr == "nmt: error: preprocess: --bpe-merges must be at least 1 (got 0)\n"
     assert sorted(os.listdir(tmp_path)) == ["raw"]
 
 

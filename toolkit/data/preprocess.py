@@ -1,5 +1,9 @@
 """`nmt preprocess`: raw parallel text -> tokenized -> BPE -> dictionaries -> binarized splits.
 
+`--tokenize auto` and `--bpe auto` are made concrete first: text that already carries subword-nmt
+markers ("the gre@@ at cat", as fairseq-preprocess takes it) is used as it is (none, none); other
+text is tokenized with Moses and segmented with subword-nmt. preprocess.json records the result.
+
 Everything the user can get wrong is checked first (files, line counts, encodings, values,
 the destination); then the slow work runs, and the destination appears only at the end,
 renamed from a temporary directory, so it is either complete or absent.
@@ -15,14 +19,19 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import json
 import re
+import sys
+import zlib
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from toolkit.config import option
 from toolkit.data.bpe import learn_codes
 from toolkit.data.dictionary import Dictionary, build_dictionary
 from toolkit.data.indexed import IndexedDatasetBuilder, best_dtype
@@ -40,46 +49,73 @@ from toolkit.data.parallel import (
 from toolkit.data.text_processor import TextProcessorConfig, codes_filename
 from toolkit.data.tokenize import TOKENIZERS, TokenizerConfig
 from toolkit.errors import UserError
-from toolkit.fileio import atomic_directory
+from toolkit.fileio import atomic_directory, open_text, resolve_text_file
 
 FORMAT_VERSION = 1
 BPE_METHODS = ("subword-nmt", "none")
 # Settings that change how the work runs, not what it produces: not recorded.
 RUNTIME_FIELDS = ("destdir", "workers", "overwrite", "quiet")
 BPE_DROPOUT_FIELDS = ("bpe_dropout", "bpe_dropout_copies", "seed")
+BPE_ALIASES = {"subword_nmt": "subword-nmt"}  # fairseq's spelling
+# Text counts as already segmented when this share of its first non-empty lines holds a joint.
+MARKER_SAMPLE_LINES = 10_000
+MARKER_MIN_FRACTION = 0.01
+_JOINT = re.compile(r"@@\s+\S")  # a token ending in "@@" followed by another token
 
 
 @dataclass
 class PreprocessConfig:
-    source_lang: str = ""
-    target_lang: str | None = None
-    trainpref: str | None = None
-    validpref: list[str] = field(default_factory=list)
-    testpref: list[str] = field(default_factory=list)
-    destdir: str = "data-bin"
-    only_source: bool = False
-    tokenize: str = "moses"
-    normalize_punct: bool = True
-    bpe: str = "subword-nmt"
-    bpe_merges: int = 10000
-    bpe_min_frequency: int = 2
-    bpe_separate: bool = False
-    bpe_codes: str | None = None
-    bpe_dropout: float = 0.0
-    bpe_dropout_copies: int = 1
-    seed: int = 1
-    joined_dictionary: bool = False
-    srcdict: str | None = None
-    tgtdict: str | None = None
-    thresholdsrc: int = 0
-    thresholdtgt: int = 0
-    nwordssrc: int = -1
-    nwordstgt: int = -1
-    padding_factor: int = 8
-    encoding_errors: str = "strict"
-    workers: int = field(default_factory=default_workers)
-    overwrite: bool = False
-    quiet: bool = False
+    """Every `nmt preprocess` option; the recorded part goes into preprocess.json."""
+
+    source_lang: str = option("", "source language code; files are PREFIX.LANG[.gz]", short="-s")
+    target_lang: str | None = option(None, "target language code (omit: monolingual)", short="-t")
+    trainpref: str | None = option(None, "training files prefix (BPE and dictionaries are learned here)")
+    validpref: list[str] = option(
+        help="validation prefix(es), comma-separated: valid, valid1, ...", default_factory=list
+    )
+    testpref: list[str] = option(help="test prefix(es), comma-separated: test, test1, ...", default_factory=list)
+    destdir: str = option("data-bin", "output directory (created atomically)")
+    only_source: bool = option(False, "binarize the source side only (monolingual)")
+    tokenize: str = option(
+        "auto",
+        "tokenizer: moses (sacremoses), none (input already tokenized), or auto: moses, or none when "
+        "the training text already carries BPE markers (@@ )",
+        choices=("auto", *TOKENIZERS),
+    )
+    normalize_punct: bool = option(True, "Moses punctuation normalization")
+    bpe: str = option(
+        "auto",
+        "subword segmentation: subword-nmt (subword_nmt), none, or auto: subword-nmt, or none when the "
+        "training text already carries BPE markers (@@ )",
+        choices=("auto", *BPE_METHODS),
+    )
+    bpe_merges: int = option(10000, "number of BPE merge operations to learn")
+    bpe_min_frequency: int = option(2, "stop learning merges below this pair frequency")
+    bpe_separate: bool = option(False, "learn BPE per language instead of jointly")
+    bpe_codes: str | None = option(None, "reuse these subword-nmt codes instead of learning")
+    bpe_dropout: float = option(
+        0.0, "BPE-dropout: skip each merge with this probability in extra copies of the training split"
+    )
+    bpe_dropout_copies: int = option(
+        1, "with --bpe-dropout: stochastically segmented copies added after the deterministic training split"
+    )
+    seed: int = option(1, "seed for --bpe-dropout (output is identical for any --workers)")
+    joined_dictionary: bool = option(False, "one dictionary for both languages")
+    srcdict: str | None = option(None, "reuse this source dictionary (dict.LANG.txt)")
+    tgtdict: str | None = option(None, "reuse this target dictionary")
+    thresholdsrc: int = option(0, "map source symbols seen fewer times to <unk>")
+    thresholdtgt: int = option(0, "map target symbols seen fewer times to <unk>")
+    nwordssrc: int = option(-1, "source dictionary size cap, specials included (-1: no cap)")
+    nwordstgt: int = option(-1, "target dictionary size cap, specials included (-1: no cap)")
+    padding_factor: int = option(8, "pad dictionary sizes to a multiple of this")
+    encoding_errors: str = option(
+        "strict", "strict: invalid UTF-8 is an error; replace: use U+FFFD", choices=("strict", "replace")
+    )
+    workers: int = option(
+        help="processes for tokenization and BPE (output identical for any)", default_factory=default_workers
+    )
+    overwrite: bool = option(False, "replace a destination holding other preprocessing")
+    quiet: bool = option(False, "no progress bar", short="-q")
 
     @property
     def languages(self) -> list[str]:
@@ -108,8 +144,71 @@ class PreprocessConfig:
         return out
 
 
+def carries_bpe_markers(lines: Iterable[str], min_fraction: float = MARKER_MIN_FRACTION) -> bool:
+    """Whether at least `min_fraction` of the non-empty lines hold a subword joint ("gre@@ at")."""
+    nonempty = marked = 0
+    for line in lines:
+        if line.strip():
+            nonempty += 1
+            marked += _JOINT.search(line) is not None
+    return nonempty > 0 and marked >= min_fraction * nonempty
+
+
+def _presegmented_file(config: PreprocessConfig) -> Path | None:
+    """The first training file (without --trainpref: file of the first split) carrying BPE markers."""
+    splits = config.splits()  # the training split comes first
+    if not splits:
+        return None
+    for lang in config.languages:
+        try:
+            path = resolve_text_file(splits[0][1], lang)
+            with open_text(path, encoding_errors="replace") as handle:
+                sample = list(itertools.islice(handle, MARKER_SAMPLE_LINES))
+        except (UserError, OSError, EOFError, zlib.error):
+            continue  # read_inputs reports a missing or broken file, with the reason
+        if carries_bpe_markers(sample):
+            return path
+    return None
+
+
+def resolve_auto(config: PreprocessConfig) -> PreprocessConfig:
+    """A copy of `config` with --tokenize/--bpe auto made concrete (and subword_nmt spelled subword-nmt).
+
+    auto: none for both when the training text already carries BPE markers (a note says so on
+    stderr, quiet or not), else moses and subword-nmt. Asking for Moses, BPE, given codes or
+    BPE-dropout on such text is refused: it would segment the text a second time.
+    """
+    tokenize, bpe = config.tokenize, BPE_ALIASES.get(config.bpe, config.bpe)
+    marked = _presegmented_file(config) if (tokenize, bpe) != ("none", "none") else None
+    if marked is None:
+        return dataclasses.replace(
+            config,
+            tokenize="moses" if tokenize == "auto" else tokenize,
+            bpe="subword-nmt" if bpe == "auto" else bpe,
+        )
+    asked = [f"--tokenize {tokenize}"] if tokenize in TOKENIZERS and tokenize != "none" else []
+    asked += [f"--bpe {bpe}"] if bpe in BPE_METHODS and bpe != "none" else []
+    given = [
+        flag for flag, value in (("--bpe-codes", config.bpe_codes), ("--bpe-dropout", config.bpe_dropout)) if value
+    ]
+    if asked or given:
+        # Without codes or dropout, explicit none for both is the other way out.
+        fix = ("drop the flag" if len(asked + given) == 1 else "drop these flags") + (
+            "" if given else " or pass --tokenize none --bpe none"
+        )
+        raise UserError(
+            f"{marked} already carries BPE markers (@@ ); {' and '.join(asked + given)} would process it a second time:"
+            f" {fix}"
+        )
+    print(
+        f"nmt preprocess: note: {marked} already carries BPE markers (@@ ); using --tokenize none --bpe none",
+        file=sys.stderr,
+    )
+    return dataclasses.replace(config, tokenize="none", bpe="none")
+
+
 def validate(config: PreprocessConfig) -> None:
-    """Reject nonsense values and contradictory flags with one clear line each."""
+    """Reject nonsense values and contradictory flags with one clear line each (after resolve_auto)."""
     checks = [
         (re.fullmatch(r"[A-Za-z0-9_-]+", config.source_lang or ""), "--source-lang must be a language code like 'de'"),
         (config.monolingual or re.fullmatch(r"[A-Za-z0-9_-]+", config.target_lang), "--target-lang must be a code"),
@@ -139,7 +238,11 @@ def validate(config: PreprocessConfig) -> None:
         (not (config.bpe == "none" and config.bpe_codes), "--bpe-codes contradicts --bpe none"),
         (not (config.bpe_codes and config.bpe_separate), "--bpe-codes gives one codes file; drop --bpe-separate"),
         (not (config.joined_dictionary and config.tgtdict), "--joined-dictionary uses --srcdict only; drop --tgtdict"),
-        (not (config.joined_dictionary and config.monolingual), "--joined-dictionary needs a target language"),
+        (
+            # fairseq's back-translation docs pair --only-source with --joined-dictionary --srcdict: harmless then
+            not (config.joined_dictionary and config.monolingual and not config.srcdict),
+            "--joined-dictionary needs a target language (or, with --only-source, --srcdict)",
+        ),
         (not (config.tgtdict and config.monolingual), "--tgtdict needs a target language (this run is monolingual)"),
     ]
     for ok, message in checks:
@@ -161,7 +264,7 @@ def _load_dictionaries(config: PreprocessConfig) -> dict[str, Dictionary]:
     src, langs = config.source_lang, config.languages
     if config.srcdict:
         given[src] = Dictionary.load(config.srcdict)
-        if config.joined_dictionary:
+        if config.joined_dictionary and not config.monolingual:
             given[config.target_lang] = given[src]
     if config.tgtdict and not config.monolingual:
         given[langs[1]] = Dictionary.load(config.tgtdict)
@@ -169,8 +272,13 @@ def _load_dictionaries(config: PreprocessConfig) -> dict[str, Dictionary]:
 
 
 def preprocess(config: PreprocessConfig) -> dict:
-    """Run the pipeline; returns the statistics written to preprocess.json (plus timings)."""
+    """Run the pipeline; returns the statistics written to preprocess.json (plus timings).
+
+    The returned `tokenize` and `bpe` are the values used (auto resolved); `config` itself is not changed.
+    """
+    config = resolve_auto(config)
     validate(config)
+    resolved = {"tokenize": config.tokenize, "bpe": config.bpe}
     inputs = read_inputs(config)  # every file resolved, hashed, line-counted, decoded
     bpe_codes_text = read_text(config.bpe_codes, "BPE codes") if config.bpe_codes else None
     given_dicts = _load_dictionaries(config)
@@ -180,7 +288,7 @@ def preprocess(config: PreprocessConfig) -> dict:
     fingerprint = {"format_version": FORMAT_VERSION, "config": config.recorded(), "inputs": _describe(inputs, extras)}
     done = check_destination(Path(config.destdir), fingerprint, config.overwrite)
     if done is not None:
-        return {**done, "already_done": True}
+        return {**done, **resolved, "already_done": True}
     with Stages(config.quiet) as stages, worker_pool(config.workers) as pool:
         tokenized = _tokenize(config, inputs, pool, stages)
         codes = _bpe_codes(config, tokenized, bpe_codes_text, stages)
@@ -196,7 +304,7 @@ def preprocess(config: PreprocessConfig) -> dict:
                 meta = _write_metadata(config, fingerprint, codes, dicts, splits, tmp)
         except OSError as error:  # a full disk: the partial directory is already removed
             raise UserError(f"could not write {config.destdir}: {error.strerror or error}") from None
-    return {**meta, "timings": stages.timings, "already_done": False}
+    return {**meta, **resolved, "timings": stages.timings, "already_done": False}
 
 
 def _describe(inputs: dict[tuple[str, str], InputFile], extras: dict) -> dict:
