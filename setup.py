@@ -9,7 +9,6 @@ setup(
     install_requires=[
         # A range that the CPU wheel 2.13.0 satisfies, so an installed torch is never replaced.
         "torch>=2.4",
-        "typer>=0.12",
         "sacremoses>=0.1",
         "subword-nmt>=0.3.8",
         "sacrebleu>=2.3",
@@ -17,8 +16,10 @@ setup(
         "numpy>=1.24",
     ],
     extras_require={
-        "test": ["pytest>=7", "hypothesis>=6", "matplotlib>=3.7"],  # the --plot-attention tests draw
+        # The --plot-attention and training-curve tests draw; the --tensorboard-logdir tests read event files back.
+        "test": ["pytest>=7", "hypothesis>=6", "matplotlib>=3.7", "tensorboard>=2.10"],
         "plot": ["matplotlib>=3.7"],
+        "tensorboard": ["tensorboard>=2.10"],
     },
     entry_points={"console_scripts": ["nmt=cli.main:main"]},
 )

@@ -96,6 +96,15 @@ class TrainingRun:
         if self.dist.enabled and self.device.type == "cuda":
             self.device = torch.device("cuda", self.dist.local_rank)
             torch.cuda.set_device(self.device)
+        # Before the model and data: a missing tensorboard package fails before any work.
+        main = self.dist.is_main
+        log_format = "simple" if cfg.no_progress_bar and cfg.log_format == "auto" else cfg.log_format
+        self.reporter = ProgressReporter(
+            log_format if main else "none",
+            cfg.log_interval,
+            None if cfg.no_save or not main else Path(cfg.save_dir) / "train_log.jsonl",
+            cfg.tensorboard_logdir if main else None,
+        )
         self.task, self.model, self.criterion, self.optimizer, self.scheduler = build_components(setup, self.device)
         # Every rank builds the same initial model from the seed; DDP also broadcasts rank 0's.
         parallel_model = distributed.DataParallelModel(self.model, self.device) if self.dist.enabled else None
@@ -119,12 +128,6 @@ class TrainingRun:
         self.save_dir = Path(cfg.save_dir)
         self.save_dir.mkdir(parents=True, exist_ok=True)
         self.position = Position()
-        main = self.dist.is_main
-        self.reporter = ProgressReporter(
-            cfg.log_format if main else "none",
-            cfg.log_interval,
-            None if cfg.no_save or not main else self.save_dir / "train_log.jsonl",
-        )
         self.static_state = {
             "config": setup.to_dict(),
             "dictionaries": {"src": self.task.src_dict.to_state(), "tgt": self.task.tgt_dict.to_state()},
@@ -221,7 +224,7 @@ class TrainingRun:
         save_checkpoint(self._state(), last)
         copies = []
         epoch = self.position.epoch - 1 if end_of_epoch else self.position.epoch
-        if end_of_epoch and not self.cfg.no_epoch_checkpoints:
+        if end_of_epoch and not self.cfg.no_epoch_checkpoints and epoch % self.cfg.save_interval == 0:
             copies.append(retention.epoch_checkpoint_name(epoch))
         updates = self.trainer.num_updates
         if not end_of_epoch and self.cfg.save_interval_updates and updates % self.cfg.save_interval_updates == 0:
@@ -432,4 +435,5 @@ def train(setup: TrainingSetup) -> TrainSummary:
     try:
         return run.run()
     finally:
+        run.reporter.close()
         distributed.shutdown(run.dist)

@@ -10,6 +10,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from toolkit.train.tensorboard import TensorBoardWriter
+
 
 def _fmt(record: dict) -> str:
     parts = []
@@ -21,14 +23,22 @@ def _fmt(record: dict) -> str:
 
 
 class ProgressReporter:
-    """log_format "none" prints nothing (the other ranks of a distributed run)."""
+    """log_format "none" prints nothing (the other ranks of a distributed run); "tqdm" is "progress".
 
-    def __init__(self, log_format: str, log_interval: int, log_file: Path | None) -> None:
+    With a tensorboard_logdir every train and valid record is also a TensorBoard scalar; the
+    writer is made here, so a missing package fails before any training work.
+    """
+
+    def __init__(
+        self, log_format: str, log_interval: int, log_file: Path | None, tensorboard_logdir: str | Path | None = None
+    ) -> None:
         if log_format == "auto":
             log_format = "progress" if sys.stdout.isatty() else "simple"
-        self.format = log_format
+        self.format = "progress" if log_format == "tqdm" else log_format
         self.log_interval = log_interval
         self.log_file = log_file
+        self._log_checked = False
+        self.tensorboard = TensorBoardWriter(tensorboard_logdir) if tensorboard_logdir else None
         self.console = Console(stderr=False)
         self.bar: Progress | None = None
         self.task = None
@@ -52,6 +62,8 @@ class ProgressReporter:
 
     def update(self, record: dict, advance: int = 1) -> None:
         self._write_file(record)
+        if self.tensorboard is not None:
+            self.tensorboard.write(record)
         if self.format == "progress" and self.bar is not None:
             stats = (
                 f"loss {record['loss']:.3f} ppl {record['ppl']:.1f} wps {record['wps']:.0f} "
@@ -67,6 +79,8 @@ class ProgressReporter:
     def event(self, record: dict) -> None:
         """Validation results, checkpoint saves, warnings: always shown."""
         self._write_file(record)
+        if self.tensorboard is not None:
+            self.tensorboard.write(record)
         if self.format == "progress" and self.bar is not None:
             self.bar.console.print(f"[{record['type']}] {_fmt(record)}")
         else:
@@ -86,6 +100,15 @@ class ProgressReporter:
         if self.bar is not None:
             self.bar.stop()
             self.bar = None
+        if self.tensorboard is not None:
+            self.tensorboard.flush()
+
+    def close(self) -> None:
+        """End of the run: stop the bar and close the TensorBoard files; safe to call twice."""
+        self.end_epoch()
+        if self.tensorboard is not None:
+            self.tensorboard.close()
+            self.tensorboard = None
 
     def _print(self, record: dict) -> None:
         if self.format == "none":
@@ -98,6 +121,9 @@ class ProgressReporter:
     def _write_file(self, record: dict) -> None:
         if self.log_file is None:
             return
+        if not self._log_checked:
+            _drop_torn_tail(self.log_file)
+            self._log_checked = True
         record = dict(record, time=round(time.time(), 3))
         with open(self.log_file, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(record) + "\n")
@@ -113,3 +139,27 @@ def _interval_mean(records: list[dict]) -> dict:
             mean[key] = sum(values) / len(values)
     mean["ppl"] = 2 ** min(mean["nll_loss"], 100.0)
     return mean
+
+
+def _drop_torn_tail(path: Path) -> None:
+    """A run killed mid-write leaves a line without its newline; cut it, so the resumed run's
+    first record starts a line of its own instead of gluing onto the fragment."""
+    try:
+        handle = open(path, "rb+")
+    except FileNotFoundError:
+        return
+    with handle:
+        end = handle.seek(0, 2)
+        pos = end
+        while pos > 0:  # back from the end, a block at a time, to the last newline
+            start = max(0, pos - 4096)
+            handle.seek(start)
+            block = handle.read(pos - start)
+            if pos == end and block.endswith(b"\n"):
+                return
+            newline = block.rfind(b"\n")
+            if newline >= 0:
+                handle.truncate(start + newline + 1)
+                return
+            pos = start
+        handle.truncate(0)
