@@ -43,6 +43,8 @@ def test_fairseq_batch_spellings():
     setup = build_setup(["DATA", "--batch-size", "8", "--no-progress-bar", "--save-interval", "2"])
     assert (setup.train.max_sentences, setup.train.no_progress_bar, setup.train.save_interval) == (8, True, 2)
     assert setup.task.data == "DATA"
+    short = build_setup(["DATA", "-a", "transformer_tiny", "-s", "de", "-t", "en"])
+    assert (short.train.arch, short.task.source_lang, short.task.target_lang) == ("transformer_tiny", "de", "en")
 
 
 def test_fairseq_architecture_names_are_aliases_of_our_presets():

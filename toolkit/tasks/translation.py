@@ -17,8 +17,8 @@ from toolkit.registry import TASKS
 @dataclass
 class TranslationConfig:
     data: str = ""
-    source_lang: str = option("", "source language (default: the one recorded in DATA by preprocess)")
-    target_lang: str = option("", "target language (default: the one recorded in DATA by preprocess)")
+    source_lang: str = option("", "source language (default: the one recorded in DATA by preprocess)", short="-s")
+    target_lang: str = option("", "target language (default: the one recorded in DATA by preprocess)", short="-t")
     train_subset: str = option("train", "split to train on")
     valid_subset: str = option("valid", "split to validate on")
     bpe_dropout_per_epoch: bool = option(

@@ -11,7 +11,7 @@ LOG_FORMATS = ("auto", "progress", "tqdm", "simple", "json", "none")
 
 @dataclass
 class TrainConfig:
-    arch: str = field(default="transformer_small", metadata={"help": "architecture or preset name"})
+    arch: str = option("transformer_small", "architecture or preset name", short="-a")
     criterion: str = field(default="label_smoothed_cross_entropy", metadata={"help": "training criterion"})
     optimizer: str = field(default="adam", metadata={"help": "optimizer"})
     lr_scheduler: str = field(default="inverse_sqrt", metadata={"help": "learning-rate schedule"})
