@@ -3,9 +3,10 @@
 Usage:
     python benchmarks/fairseq_flags.py [--markdown]
 
-The flags are cli/fairseq_compat.DOCUMENTED; each is looked up in the subcommand's real parser (for
-train, the union over every registered architecture, optimizer, scheduler and criterion) and in the
-compatibility table. --markdown prints the README's table.
+The flags are cli/fairseq_compat.DOCUMENTED; each is looked up in the compatibility table and in the
+subcommand's real parser (for train, with the default components, then with every other registered
+architecture, optimizer, scheduler and criterion, which it then names). --markdown prints the README's
+table.
 """
 
 from __future__ import annotations
@@ -21,32 +22,12 @@ sys.path.insert(0, str(REPO))
 from cli import fairseq_compat  # noqa: E402
 
 
-def _parser_options(command: str) -> set[str]:
-    """Every option string the subcommand's parser(s) accept."""
+def _parser_options(command: str) -> tuple[set[str], dict[str, str]]:
+    """(options of the subcommand with its default components, option -> the other components having it)."""
     from cli import train
     from cli.options import build_parser
 
-    parsers = []
-    if command == "train":
-        original = train.OptionParser.parse_args
-
-        def grab(self, args=None, namespace=None):
-            parsers.append(self)
-            raise SystemExit(0)
-
-        archs, criterions, optimizers, schedulers, _ = train._registries()
-        combos = [["--arch", a] for a in archs.names()] + [["--optimizer", o] for o in optimizers.names()]
-        combos += [["--lr-scheduler", s] for s in schedulers.names()] + [["--criterion", c] for c in criterions.names()]
-        train.OptionParser.parse_args = grab
-        try:
-            for combo in combos:
-                try:
-                    train.build_setup(["D", *combo])
-                except SystemExit:
-                    pass
-        finally:
-            train.OptionParser.parse_args = original
-    else:
+    if command != "train":
         where = {
             "preprocess": ("toolkit.data.preprocess", "PreprocessConfig"),
             "generate": ("toolkit.search.subset", "GenerateConfig"),
@@ -54,8 +35,35 @@ def _parser_options(command: str) -> set[str]:
             "score": ("toolkit.scoring.report", "ScoreRunConfig"),
         }[command]
         module = __import__(where[0], fromlist=[where[1]])
-        parsers.append(build_parser(f"nmt {command}", "", getattr(module, where[1])))
-    return {s for p in parsers for a in p._actions for s in a.option_strings}
+        parser = build_parser(f"nmt {command}", "", getattr(module, where[1]))
+        return {s for a in parser._actions for s in a.option_strings}, {}
+    parsers: list = []
+    original = train.OptionParser.parse_args
+
+    def grab(self, args=None, namespace=None):
+        parsers.append(self)
+        raise SystemExit(0)
+
+    def options_with(combo: list[str]) -> set[str]:
+        try:
+            train.build_setup(["D", *combo])
+        except SystemExit:
+            pass
+        return {s for a in parsers[-1]._actions for s in a.option_strings}
+
+    archs, criterions, optimizers, schedulers, _ = train._registries()
+    train.OptionParser.parse_args = grab
+    try:
+        default = options_with([])
+        elsewhere: dict[str, set[str]] = {}
+        for flag, names in (("--arch", archs.names()), ("--optimizer", optimizers.names()),
+                            ("--lr-scheduler", schedulers.names()), ("--criterion", criterions.names())):  # fmt: skip
+            for name in names:
+                for option in options_with([flag, name]) - default:
+                    elsewhere.setdefault(option, set()).add(f"{flag} {name}")
+    finally:
+        train.OptionParser.parse_args = original
+    return default, {option: " or ".join(sorted(c)) for option, c in elsewhere.items()}
 
 
 def main() -> None:
@@ -65,9 +73,9 @@ def main() -> None:
     totals: Counter = Counter()
     rows = []
     for command, flags in fairseq_compat.DOCUMENTED.items():
-        options = _parser_options(command)
+        options, elsewhere = _parser_options(command)
         for flag in flags.split():
-            status, meaning = fairseq_compat.classify(command, flag, options)
+            status, meaning = fairseq_compat.classify(command, flag, options, elsewhere)
             totals[status] += 1
             rows.append((command, flag, status, meaning))
     if args.markdown:

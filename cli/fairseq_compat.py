@@ -22,6 +22,8 @@ class Flag:
     action: str = "note"  # note: drop it and say so; refuse: stop; rewrite: replace it silently
     replacement: tuple[str, ...] = ()
     convert: Callable[[str], list[str]] | None = None  # the value -> nmt's words (instead of replacement)
+    optional_values: tuple[str, ...] = ()  # values the flag may take (consumed, meaning what the bare flag means)
+    applies: Callable[[list[str]], bool] | None = None  # only when this holds of the whole command line
 
 
 def _hours_to_minutes(value: str) -> list[str]:
@@ -43,6 +45,14 @@ _FP16_SEARCH = Flag(
     action="note", replacement=("--bf16",),
 )  # fmt: skip
 
+_NO_BAR = Flag(False, "there is no progress bar to turn off here (one is drawn only on a terminal); ignored")
+_LOG = Flag(True, "this command has no training log to format; ignored")
+
+
+def _not_cosine(argv: list[str]) -> bool:
+    return not any(w == "cosine" or w == "--lr-scheduler=cosine" for w in argv)
+
+
 _COMMON = {
     "--dataset-impl": _MMAP,
     "--num-workers": _WORKERS,
@@ -53,6 +63,9 @@ _COMMON = {
 FLAGS: dict[str, dict[str, Flag]] = {
     "preprocess": {
         **_COMMON,
+        "--no-progress-bar": _NO_BAR,
+        "--log-format": _LOG,
+        "--log-interval": _LOG,
         "--align-suffix": Flag(True, "word alignments are not supported by nmt preprocess", action="refuse"),
         "--dict-only": Flag(False, "nmt preprocess always binarizes; --dict-only is not supported", action="refuse"),
     },
@@ -77,6 +90,12 @@ FLAGS: dict[str, dict[str, Flag]] = {
             False, "use --reset-optimizer (it resets optimizer, schedule and counters together)", action="refuse"
         ),
         "--reset-meters": Flag(False, "nmt keeps no meters in checkpoints; nothing to reset"),
+        "--min-lr": Flag(
+            True,
+            "fairseq stops training once the lr falls below --min-lr; nmt has no such stop (its --min-lr "
+            "is the cosine schedule's floor); ignored",
+            applies=_not_cosine,
+        ),
         "--stop-time-hours": Flag(
             True, "taken as --stop-time-minutes (hours x 60)", action="rewrite", convert=_hours_to_minutes
         ),
@@ -108,9 +127,17 @@ FLAGS: dict[str, dict[str, Flag]] = {
         "--skip-invalid-size-inputs-valid-test": Flag(
             False, "nmt translates every sentence (and names one too long for the model); nothing to skip"
         ),
-        "--tokenizer": Flag(True, "generate detokenizes with the preprocessing recorded in the checkpoint; ignored"),
-        "--bpe": Flag(True, "generate undoes BPE with the preprocessing recorded in the checkpoint; ignored"),
-        "--bpe-codes": Flag(True, "generate undoes BPE with the preprocessing recorded in the checkpoint; ignored"),
+        "--bpe": Flag(True, "generate removes subword-nmt's @@ markers from D- and T- lines in any case; ignored"),
+        "--bpe-codes": Flag(True, "generate needs no codes to remove BPE markers; ignored"),
+        "--log-format": _LOG,
+        "--log-interval": _LOG,
+        "--print-alignment": Flag(
+            False,
+            "fairseq's optional value hard is the default (soft is refused)",
+            action="rewrite",
+            replacement=("--print-alignment",),
+            optional_values=("hard",),
+        ),
         "--left-pad-source": _PADDING,
         "--print-step": Flag(False, "not supported by nmt generate", action="refuse"),
         "--unnormalized": Flag(
@@ -125,11 +152,14 @@ FLAGS: dict[str, dict[str, Flag]] = {
     },
     "translate": {
         **_COMMON,
+        "--no-progress-bar": _NO_BAR,
+        "--log-format": _LOG,
         "--fp16": _FP16_SEARCH,
         "--left-pad-source": _PADDING,
         "--model-overrides": Flag(True, "not supported: a checkpoint carries its whole configuration", action="refuse"),
     },
     "score": {
+        "--no-progress-bar": _NO_BAR,
         "--sacrebleu": Flag(False, "nmt score always scores with sacreBLEU; nothing to change", action="rewrite"),
     },
 }
@@ -144,11 +174,14 @@ def apply(command: str, argv: list[str], note: Callable[[str], None] = _note) ->
     """argv with the table's fairseq flags noted, rewritten or refused (UserError)."""
     table = FLAGS.get(command, {})
     out: list[str] = []
+    rewritten: list[str] = []  # after everything else, so a rewrite wins as its fairseq flag does
     index = 0
     while index < len(argv):
         word = argv[index]
         name, has_inline, _ = word.partition("=")
         flag = table.get(name) if word.startswith("--") else None
+        if flag is not None and flag.applies is not None and not flag.applies(argv):
+            flag = None
         if flag is None:
             out.append(word)
             index += 1
@@ -157,6 +190,10 @@ def apply(command: str, argv: list[str], note: Callable[[str], None] = _note) ->
         value = word.partition("=")[2] if has_inline else None
         if flag.takes_value and not has_inline and index + 1 < len(argv):
             consumed, value = 2, argv[index + 1]
+        elif flag.optional_values and not has_inline and index + 1 < len(argv) and not argv[index + 1].startswith("-"):
+            consumed, value = 2, argv[index + 1]
+        if flag.optional_values and value is not None and value not in flag.optional_values:
+            raise UserError(f"{name} {value}: nmt supports only {', '.join(flag.optional_values)}")
         if flag.action == "refuse":
             raise UserError(f"{name}: {flag.meaning}")
         if flag.action == "note":
@@ -164,11 +201,11 @@ def apply(command: str, argv: list[str], note: Callable[[str], None] = _note) ->
         if flag.convert is not None:
             if value is None:
                 raise UserError(f"{name}: expected one argument")
-            out.extend(flag.convert(value))
+            rewritten.extend(flag.convert(value))
         else:
-            out.extend(flag.replacement)
+            rewritten.extend(flag.replacement)
         index += consumed
-    return out
+    return out + rewritten
 
 
 # The flags of fairseq's translation documentation (getting started, the command-line tools page, the
@@ -195,18 +232,22 @@ DOCUMENTED: dict[str, str] = {
     "generate": "--path --gen-subset --batch-size --max-sentences --max-tokens --beam --nbest --lenpen --unkpen "
     "--remove-bpe --quiet --results-path --sampling --sampling-topk --sampling-topp --temperature --max-len-a "
     "--max-len-b --min-len --no-repeat-ngram-size --score-reference --print-alignment --scoring --sacrebleu "
-    "--source-lang --target-lang --tokenizer --bpe --bpe-codes --cpu --fp16 --seed "
+    "--source-lang --target-lang --tokenizer --bpe --bpe-codes --cpu --fp16 --seed --no-progress-bar --log-format "
     "--skip-invalid-size-inputs-valid-test --num-workers --dataset-impl --unnormalized --print-step "
     "--model-overrides --prefix-size --diverse-beam-groups",
     "interactive": "--path --input --buffer-size --batch-size --max-tokens --beam --nbest --lenpen --remove-bpe "
     "--source-lang --target-lang --tokenizer --bpe --bpe-codes --sampling --sampling-topk --temperature "
-    "--max-len-a --max-len-b --seed --cpu --fp16",
+    "--max-len-a --max-len-b --seed --cpu --fp16 --no-progress-bar",
     "score": "--sys --ref --order --ignore-case --sacrebleu --sentence-bleu",
 }
 
 
-def classify(command: str, flag: str, options: set[str]) -> tuple[str, str]:
-    """(accepted | accepted with a note | refused | unknown, what nmt does) for one fairseq flag."""
+def classify(command: str, flag: str, options: set[str], elsewhere: dict[str, str] | None = None) -> tuple[str, str]:
+    """(accepted | accepted with a note | refused | unknown, what nmt does) for one fairseq flag.
+
+    options: what the subcommand's default parser accepts; elsewhere: flag -> the components
+    (e.g. "--optimizer nag") whose options include it.
+    """
     entry = FLAGS.get(command, {}).get(flag)
     if entry is not None:
         if entry.action == "refuse":
@@ -215,4 +256,8 @@ def classify(command: str, flag: str, options: set[str]) -> tuple[str, str]:
             meaning = entry.meaning or (f"taken as {' '.join(entry.replacement)}" if entry.replacement else "no-op")
             return "accepted", meaning
         return "accepted with a note", entry.meaning
-    return ("accepted", "an nmt option") if flag in options else ("unknown", "")
+    if flag in options:
+        return "accepted", "an nmt option"
+    if elsewhere and flag in elsewhere:
+        return "accepted", f"an nmt option with {elsewhere[flag]}"
+    return "unknown", ""

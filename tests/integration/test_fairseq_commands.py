@@ -197,3 +197,23 @@ def test_interactive_checks_data_languages_and_codes(fairseq_world, tmp_path):
     (tmp_path / "codes").write_text("#version: 0.2\nl ä\n", encoding="utf-8")
     code, output = nmt_captured("interactive", raw, "--path", ckpt, "--bpe-codes", str(tmp_path / "codes"), *source)
     assert code == 0 and "note: --bpe-codes" in output and "differ from the codes stored" in output
+
+
+def test_scoring_bleu_is_bleu4_of_the_h_lines_and_sacrebleu_names_itself(fairseq_world):
+    import sacrebleu
+
+    line = "fairseq-generate $DATA --path $CKPT/checkpoint_best.pt --beam 2 --remove-bpe --scoring bleu"
+    result = _run(line, fairseq_world)
+    assert result.returncode == 0, result.stderr
+    rows = [x.split("\t") for x in result.stdout.splitlines()]
+    hyps = {r[0][2:]: r[2] for r in rows if r[0].startswith("H-")}
+    refs = {r[0][2:]: r[1] for r in rows if r[0].startswith("T-")}  # tokenize none: T- is the tokenized form
+    order = sorted(hyps, key=int)
+    assert order and not any("@@ " in hyps[i] + refs[i] for i in order)
+    expected = sacrebleu.corpus_bleu([hyps[i] for i in order], [[refs[i] for i in order]], tokenize="none")
+    printed = [x for x in result.stdout.splitlines() if "BLEU4 = " in x]
+    assert len(printed) == 1 and float(printed[0].split("BLEU4 = ")[1].split(",")[0]) == pytest.approx(
+        expected.score, abs=0.01
+    )
+    sacre = _run(line.replace("--scoring bleu", "--sacrebleu --quiet"), fairseq_world)
+    assert sacre.returncode == 0 and "BLEU|nrefs:1" in sacre.stdout and "BLEU4" not in sacre.stdout

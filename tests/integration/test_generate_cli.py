@@ -148,6 +148,9 @@ def test_generate_score_and_results_file(setup, tmp_path):
     assert "S-" not in run.stdout and "BLEU" in run.stdout
     result_file = results / "generate-test.txt"
     assert parse(result_file.read_text())["D"].keys() == set(range(12))
+    record = json.loads((results / "generate-test.json").read_text())  # the full configuration, and the figures
+    assert record["config"]["search"]["beam"] == 3 and record["config"]["search"]["max_len_b"] == 8
+    assert record["config"]["path"] == ckpt and record["summary"]["sentences"] == 12
     score = nmt("score", "--sys", str(result_file), "--json")
     assert score.returncode == 0, score.stderr
     assert json.loads(score.stdout)["scores"][0]["score"] == pytest.approx(expected, abs=1e-6)

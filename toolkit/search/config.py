@@ -43,3 +43,17 @@ class SearchConfig:
         if not self.sampling and (self.sampling_topk > 0 or self.sampling_topp > 0):
             raise UserError("--sampling-topk/--sampling-topp need --sampling")
         return self
+
+
+_OTHER_SEGMENTERS = ("sentencepiece", "wordpiece", "letter", "_EOW", "silence", "characters")
+
+
+def bpe_marker(value: str | None) -> str | None:
+    """The marker --remove-bpe removes: its value, None for 'none', or what fairseq's names mean."""
+    if value is None or value.strip().lower() in ("", "none", "no"):
+        return None
+    if value in ("subword_nmt", "subword-nmt"):  # fairseq's name for the default
+        return "@@ "
+    if value in _OTHER_SEGMENTERS:
+        raise UserError(f"--remove-bpe {value}: nmt segments with subword-nmt; give its marker, e.g. '@@ '")
+    return value

@@ -23,7 +23,7 @@ from toolkit.config import option
 from toolkit.data.tokenize import TOKENIZERS
 from toolkit.errors import UserError
 from toolkit.hardware import usable_bf16
-from toolkit.search.config import SearchConfig
+from toolkit.search.config import SearchConfig, bpe_marker
 from toolkit.search.generator import SequenceGenerator
 from toolkit.search.loading import InferenceModels, load_models, pick_device
 from toolkit.search.output import Postprocessor
@@ -74,8 +74,7 @@ class TranslateConfig:
             raise UserError("--nbest: translate prints one line per input line; use nmt generate for n-best lists")
         if self.bpe == "none" and self.bpe_codes:
             raise UserError("--bpe-codes contradicts --bpe none")
-        if self.remove_bpe is not None and self.remove_bpe.strip().lower() in ("", "none", "no"):
-            self.remove_bpe = None
+        self.remove_bpe = bpe_marker(self.remove_bpe)
         self.search.validate()
 
 

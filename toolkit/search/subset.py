@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import shutil
 import sys
@@ -15,10 +17,11 @@ import numpy as np
 import torch
 
 from toolkit.config import option
+from toolkit.data.tokenize import TOKENIZERS
 from toolkit.errors import UserError
 from toolkit.fileio import atomic_open
 from toolkit.hardware import usable_bf16
-from toolkit.search.config import SearchConfig
+from toolkit.search.config import SearchConfig, bpe_marker
 from toolkit.search.generator import SequenceGenerator
 from toolkit.search.loading import InferenceModels, load_models, pick_device
 from toolkit.search.output import Postprocessor, sentence_lines
@@ -56,6 +59,9 @@ class GenerateConfig:
     plot_limit: int = option(20, "plot only sentences with id below this")
     quiet: bool = option(False, "print only the summary", short="-q")
     no_progress_bar: bool = option(False, "no progress bar (there is none when stderr is not a terminal)")
+    tokenizer: str | None = option(
+        None, "detokenizer of the D- and T- lines (default: the checkpoint's tokenizer)", choices=TOKENIZERS
+    )
     source_lang: str = option("", "source language (default: the checkpoint's)", short="-s")
     target_lang: str = option("", "target language (default: the checkpoint's)", short="-t")
 
@@ -64,8 +70,7 @@ class GenerateConfig:
             raise UserError(f"--batch-size must be at least 1 (got {self.batch_size})")
         if self.max_tokens is not None and self.max_tokens < 1:
             raise UserError(f"--max-tokens must be at least 1 (got {self.max_tokens})")
-        if self.remove_bpe is not None and self.remove_bpe.strip().lower() in ("", "none", "no"):
-            self.remove_bpe = None
+        self.remove_bpe = bpe_marker(self.remove_bpe)
         self.search.validate()
 
 
@@ -106,17 +111,27 @@ def _load_task(cfg: GenerateConfig, models: InferenceModels):
     return task
 
 
-def _target_processor(models: InferenceModels, task):
-    if models.text_processors and "tgt" in models.text_processors:
-        return models.text_processors["tgt"]
-    try:
-        from toolkit.data.text_processor import load_text_processors
-    except ImportError:
-        return None
-    try:
-        return load_text_processors(task.data_dir).get(task.tgt_lang)
-    except (UserError, OSError, KeyError):
-        return None
+def _target_processor(cfg: GenerateConfig, models: InferenceModels, task):
+    """The checkpoint's (or the data's) target processor; --tokenizer changes its detokenizer, with a note."""
+    from toolkit.data.text_processor import TextProcessor, TextProcessorConfig, load_text_processors
+
+    processor = (models.text_processors or {}).get("tgt")
+    if processor is None:
+        try:
+            processor = load_text_processors(task.data_dir).get(task.tgt_lang)
+        except (UserError, OSError, KeyError):
+            processor = None
+    if cfg.tokenizer is None:
+        return processor
+    base = processor.config if processor is not None else TextProcessorConfig(task.tgt_lang, tokenize="none")
+    if base.tokenize == cfg.tokenizer:
+        return processor
+    print(
+        f"nmt: note: --tokenizer {cfg.tokenizer}: the checkpoint's target side was tokenized with "
+        f"{base.tokenize}; D- and T- lines are detokenized with {cfg.tokenizer}",
+        file=sys.stderr,
+    )
+    return TextProcessor(dataclasses.replace(base, tokenize=cfg.tokenizer))
 
 
 def _progress(total: int, disabled: bool = False):
@@ -169,7 +184,7 @@ def generate_subset(cfg: GenerateConfig, out: IO[str] | None = None) -> dict:
         need_attn=cfg.print_alignment or bool(cfg.plot_attention),  # attention costs time: only when shown
         rng=rng,
     )
-    post = Postprocessor(models.src_dict, models.tgt_dict, cfg.remove_bpe, _target_processor(models, task))
+    post = Postprocessor(models.src_dict, models.tgt_dict, cfg.remove_bpe, _target_processor(cfg, models, task))
 
     lines: dict[int, list[str]] = {}
     hyps: dict[int, str] = {}
@@ -250,13 +265,15 @@ def _score_line(cfg: GenerateConfig, order: list[int], hyps, refs, tokenized) ->
             "signature": bleu.signature,
         }, f"BLEU|{bleu.signature} = {bleu.text.partition(' = ')[2]}"
     if cfg.scoring == "bleu":  # fairseq's: BLEU-4 over the tokenized (BPE-removed) words, cased
-        bleu = sacrebleu.corpus_bleu(
-            [tokenized[i][0] for i in order], [[tokenized[i][1] for i in order]], tokenize="none"
+        hyps_tok = [tokenized[i][0] for i in order]
+        bleu = sacrebleu.corpus_bleu(hyps_tok, [[tokenized[i][1] for i in order]], tokenize="none")
+        precisions = "/".join(f"{p:.1f}" for p in bleu.precisions)
+        ratio = bleu.sys_len / max(bleu.ref_len, 1)
+        text = (  # fairseq's own layout of this line
+            f"BLEU4 = {bleu.score:.2f}, {precisions} (BP={bleu.bp:.3f}, ratio={ratio:.3f}, "
+            f"syslen={bleu.sys_len}, reflen={bleu.ref_len})"
         )
-        return {
-            "bleu": bleu.score,
-            "signature": "tokenized BLEU-4",
-        }, f"BLEU4 = {bleu.format(score_only=False).partition(' = ')[2]}"
+        return {"bleu": bleu.score, "signature": "tokenized BLEU-4"}, text
     metric = sacrebleu.CHRF()
     chrf = metric.corpus_score([hyps[i] for i in order], [[refs[i] for i in order]])
     signature = str(metric.get_signature())
@@ -282,7 +299,11 @@ def _report(cfg: GenerateConfig, lines, hyps, refs, tokenized, ntokens: int, ela
         footer.append(f"{what}: {text}")
     body = [] if cfg.quiet else [line for i in order for line in lines[i]]
     if cfg.results_path:
-        # Written only once everything is done: an interrupted run leaves no results file.
+        # Written only once everything is done: an interrupted run leaves no results file. The JSON
+        # beside it records the full configuration and the summary, so the figures can be reproduced.
+        record = {"config": dataclasses.asdict(cfg), "summary": summary}
+        with atomic_open(Path(cfg.results_path) / f"generate-{cfg.gen_subset}.json") as handle:
+            handle.write(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
         with atomic_open(Path(cfg.results_path) / f"generate-{cfg.gen_subset}.txt") as handle:
             handle.write("".join(line + "\n" for line in [line for i in order for line in lines[i]] + footer))
         out.write("".join(line + "\n" for line in footer))
