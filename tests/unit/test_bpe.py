@@ -84,3 +84,27 @@ def test_invalid_codes():
         validate_codes("#version: 0.2\na b c\n")
     with pytest.raises(UserError):
         Segmenter("#version: 0.2\nsingle\n")
+
+
+def test_codes_without_a_single_merge_segment_nothing():
+    # Found by benchmarks/fuzz_cli.py: a corpus too small to learn a merge gives a header-only codes
+    # file, on which subword-nmt itself calls sys.exit(1).
+    from toolkit.data.bpe import CODES_HEADER, Segmenter
+
+    segmenter = Segmenter(CODES_HEADER)
+    assert segmenter.segment_line("ein  Hund läuft") == "ein Hund läuft"
+    assert segmenter.segment_word("Hund") == ("Hund",)
+    assert segmenter.sample_lines(["a  b"], dropout=0.5, seed=1) == ["a b"]
+
+
+def test_preprocess_of_a_corpus_with_no_merge_to_learn(tmp_path):
+    from toolkit.data.indexed import MMapIndexedDataset
+    from toolkit.data.preprocess import PreprocessConfig, preprocess
+
+    (tmp_path / "train.de").write_bytes(b"\xe2\x80\xad\xef\xbb\xbf\xc2\x85 \x0c\n")  # the fuzzer's case
+    (tmp_path / "train.en").write_text("a dog runs\n", encoding="utf-8")
+    config = PreprocessConfig(source_lang="de", target_lang="en", trainpref=str(tmp_path / "train"),
+                              destdir=str(tmp_path / "bin"), bpe_merges=20, workers=1, quiet=True)  # fmt: skip
+    preprocess(config)
+    assert len(MMapIndexedDataset(tmp_path / "bin" / "train.de-en.de")) == 1
+    assert (tmp_path / "bin" / "bpecodes").read_text(encoding="utf-8") == "#version: 0.2\n"

@@ -96,12 +96,17 @@ class Segmenter:
         validate_codes(codes)
         self.codes = codes
         self.separator = separator
-        self._bpe = BPE(io.StringIO(codes), separator=separator)
+        # Codes with no merge at all (a corpus too small or too odd to learn one) segment nothing;
+        # subword-nmt itself would stop the process (sys.exit) on such a file.
+        merges = [line for line in codes.rstrip("\n").split("\n") if line and not line.startswith("#version:")]
+        self._bpe = BPE(io.StringIO(codes), separator=separator) if merges else None
         self._cache: dict[str, tuple[str, ...]] = {}
 
     def segment_word(self, word: str) -> tuple[str, ...]:
         """'lower' -> ('low@@', 'er'); a word never seen before is encoded once."""
         pieces = self._cache.get(word)
+        if pieces is None and self._bpe is None:
+            pieces = self._cache[word] = (word,)
         if pieces is None:
             b = self._bpe
             parts = encode(word, b.bpe_codes, b.bpe_codes_reverse, None, b.separator, b.version, b.cache)
@@ -123,6 +128,8 @@ class Segmenter:
         segmentations, while test text keeps the deterministic one. The result depends on
         `seed` and the lines alone, never on what was segmented before.
         """
+        if self._bpe is None:
+            return [" ".join(line.split()) for line in lines]
         b, joint = self._bpe, self.separator
         scratch: dict = {}  # encode() stores every result; with dropout none is ever read back
         split = partial(encode, bpe_codes=b.bpe_codes, bpe_codes_reverse=b.bpe_codes_reverse, vocab=None)
