@@ -23,6 +23,7 @@ from toolkit.fileio import atomic_path
 from toolkit.hardware import usable_bf16
 from toolkit.train import distributed, retention
 from toolkit.train.checkpoint import load_checkpoint, save_checkpoint
+from toolkit.train.memory import release_free_memory
 from toolkit.train.progress import ProgressReporter
 from toolkit.train.setup import TrainingSetup, build_components, resolve_device
 from toolkit.train.trainer import Trainer
@@ -105,6 +106,14 @@ class TrainingRun:
             None if cfg.no_save or not main else Path(cfg.save_dir) / "train_log.jsonl",
             cfg.tensorboard_logdir if main else None,
         )
+        try:
+            self._build(setup)
+        except BaseException:  # a failed start closes what it opened (the TensorBoard writer)
+            self.reporter.close()
+            raise
+
+    def _build(self, setup: TrainingSetup) -> None:
+        cfg = setup.train
         self.task, self.model, self.criterion, self.optimizer, self.scheduler = build_components(setup, self.device)
         # Every rank builds the same initial model from the seed; DDP also broadcasts rank 0's.
         parallel_model = distributed.DataParallelModel(self.model, self.device) if self.dist.enabled else None
@@ -217,6 +226,9 @@ class TrainingRun:
         """Rank 0 writes; the others wait for it, so every rank resumes from the same file."""
         if not self.cfg.no_save and self.dist.is_main:
             self._write_checkpoints(end_of_epoch, improved)
+        # Validation and the checkpoint's copies of every tensor have just been freed: hand the
+        # pages back, so a long run's resident size stays near what one update needs.
+        release_free_memory()
         self.dist.barrier()
 
     def _write_checkpoints(self, end_of_epoch: bool, improved: bool) -> None:
