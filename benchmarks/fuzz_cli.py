@@ -11,7 +11,8 @@ line), `score` (a score, or one UserError line when the line counts differ) and 
 in process (fast); every --cli-every-th case also runs through the real command line, which must
 exit with 0 or 2, print no traceback and give the right number of lines. A failure prints the case
 (seed, number, target, the input's first bytes) so it can become a regular test. The run is
-reproducible from --seed. Exits 1 when anything failed.
+reproducible from --seed, and each case alone from --seed S --case N (the failing input is also
+saved as fail-N.bin in the work directory). Exits 1 when anything failed.
 """
 
 from __future__ import annotations
@@ -82,6 +83,8 @@ def hostile_lines(rng: random.Random) -> bytes:
 def input_lines(data: bytes) -> list[str]:
     """The lines nmt reads from these bytes (UTF-8 with U+FFFD for invalid bytes, split on \\n only)."""
     text = data.decode("utf-8", errors="replace")
+    if not text:
+        return []  # an empty file has no line (as `wc -l` counts)
     lines = text.split("\n")
     return lines[:-1] if text.endswith("\n") else lines
 
@@ -99,7 +102,12 @@ class Fuzzer:
 
     def fail(self, number: int, target: str, data: bytes, what: str) -> None:
         self.counts["failures"] += 1
-        case = f"case {number} (seed {self.seed}) {target}: {what}; input {data[:80]!r} ({len(data)} bytes)"
+        saved = self.work / f"fail-{number}.bin"
+        saved.write_bytes(data)
+        case = (
+            f"case {number} (rerun: --seed {self.seed} --case {number}) {target}: {what}; input {data[:80]!r} "
+            f"({len(data)} bytes, all of it in {saved})"
+        )
         self.failures.append(case)
         print(f"FAILED {case}")
 
@@ -125,11 +133,22 @@ class Fuzzer:
         ref_lines = input_lines(data) if same_count else input_lines(data) + ["extra"]
         ref_file.write_text("".join(f"ref {i} .\n" for i in range(len(ref_lines))), encoding="utf-8")
         try:
-            score_files(sys_file, ref_file, ScoreConfig(metrics=["bleu", "chrf"]))
-        except UserError:  # unequal counts, empty files, undecodable bytes: one line, as documented
+            report = score_files(sys_file, ref_file, ScoreConfig(metrics=["bleu", "chrf"]))
+        except UserError as error:  # unequal counts, empty files, undecodable bytes: one line, as documented
             self.counts["user errors"] += 1
+            try:
+                data.decode("utf-8")
+            except UnicodeDecodeError:
+                return None
+            if same_count and input_lines(data):
+                return f"valid UTF-8 with equal line counts was refused: {error}"
             return None
-        return None if same_count else "different line counts were scored"
+        if not same_count:
+            return "different line counts were scored"
+        if report["sentences"] != len(input_lines(data)):
+            self.counts["wrong line counts"] += 1
+            return f"{report['sentences']} sentences scored for {len(input_lines(data))} lines"
+        return None
 
     def preprocess(self, data: bytes, number: int, rng: random.Random) -> str | None:
         from toolkit.data.indexed import MMapIndexedDataset
@@ -187,7 +206,10 @@ class Fuzzer:
             (other / "train.en").write_text("".join("a b\n" for _ in input_lines(data)), encoding="utf-8")
             argv = ["preprocess", "-s", "de", "-t", "en", "--trainpref", str(other / "train"), "--destdir",
                     str(other / "bin"), "--bpe-merges", "20", "--workers", "1", "--quiet"]  # fmt: skip
-        result = subprocess.run([sys.executable, "-m", "cli", *argv], capture_output=True, env=env, timeout=600)
+        try:
+            result = subprocess.run([sys.executable, "-m", "cli", *argv], capture_output=True, env=env, timeout=600)
+        except subprocess.TimeoutExpired:
+            return "the command hung (10 minutes)"
         stderr = result.stderr.decode("utf-8", errors="replace")
         self.counts["cli runs"] += 1
         if "Traceback" in stderr:
@@ -199,7 +221,7 @@ class Fuzzer:
         if result.returncode == 2 and len(stderr.strip().splitlines()) != 1:
             return f"the error is not one line: {stderr[-300:]}"
         if target == "translate" and result.returncode == 0:
-            produced = result.stdout.decode("utf-8").count("\n")
+            produced = result.stdout.decode("utf-8", errors="replace").count("\n")
             expected = len(input_lines(data))
             if produced != expected:
                 self.counts["wrong line counts"] += 1
@@ -213,6 +235,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--cli-every", type=int, default=100, help="also run every N-th case through the CLI")
     parser.add_argument("--checkpoint", help="a checkpoint with recorded preprocessing (default: make a tiny one)")
+    parser.add_argument("--case", type=int, help="run only this case number (to reproduce a failure)")
     args = parser.parse_args()
     import torch
     from _machine import cpu_name
@@ -227,9 +250,10 @@ def main() -> None:
         (work / "model").mkdir()
         checkpoint = tiny_checkpoint(work / "model")
     fuzzer = Fuzzer(checkpoint, work, args.seed)
-    rng = random.Random(args.seed)
     start = time.perf_counter()
-    for number in range(args.cases):
+    cases = [args.case] if args.case is not None else range(args.cases)
+    for number in cases:
+        rng = random.Random(f"{args.seed}-{number}")  # each case reproducible alone: --seed S --case N
         target = TARGETS[number % len(TARGETS)]
         data = hostile_lines(rng)
         fuzzer.counts[target] += 1
@@ -254,7 +278,7 @@ def main() -> None:
         if (number + 1) % 1000 == 0:
             print(f"{number + 1} cases, {time.perf_counter() - start:.0f} s, {fuzzer.counts['failures']} failures")
     c = fuzzer.counts
-    print(f"fuzz_cli: {args.cases} hostile inputs (translate {c['translate']}, score {c['score']}, preprocess "
+    print(f"fuzz_cli: {len(cases)} hostile inputs (translate {c['translate']}, score {c['score']}, preprocess "
           f"{c['preprocess']}; {c['cli runs']} also through the CLI) in {time.perf_counter() - start:.0f} s: "
           f"{c['crashes']} crashes, {c['tracebacks']} tracebacks, {c['wrong line counts']} wrong line counts, "
           f"{c['bad exit codes']} exit codes other than 0/2, {c['user errors']} one-line refusals "

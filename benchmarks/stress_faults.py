@@ -30,7 +30,9 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,7 +81,6 @@ def _checkpoint_updates(path: Path) -> int:
 
 
 def _all_load(save_dir: Path) -> tuple[int, list[str]]:
-    from toolkit.errors import UserError
     from toolkit.train.checkpoint import load_checkpoint
 
     bad = []
@@ -87,7 +88,7 @@ def _all_load(save_dir: Path) -> tuple[int, list[str]]:
     for path in paths:
         try:
             load_checkpoint(path)
-        except (UserError, RuntimeError, OSError) as error:
+        except Exception as error:  # noqa: BLE001  (whatever breaks a load is an unreadable checkpoint)
             bad.append(f"{path.name}: {error}")
     return len(paths), bad
 
@@ -99,6 +100,8 @@ def _run_until(args: list[str], target_update: int, sig: int, env: dict) -> tupl
         text=True, preexec_fn=_default_sigint,
     )  # fmt: skip
     seen, sent = 0, False
+    watchdog = threading.Timer(600, process.kill)  # a child that ignores its signal must not hang the run
+    watchdog.start()
     for line in process.stdout:
         try:
             record = json.loads(line)
@@ -109,7 +112,9 @@ def _run_until(args: list[str], target_update: int, sig: int, env: dict) -> tupl
             if not sent and seen >= target_update and sig:
                 process.send_signal(sig)
                 sent = True
-    return seen, process.wait()
+    code = process.wait()
+    watchdog.cancel()
+    return seen, code
 
 
 def stress_training(data: Path, work: Path, kills: int, updates: int, interval: int, share: float, rng, tally) -> None:
@@ -150,6 +155,8 @@ def stress_training(data: Path, work: Path, kills: int, updates: int, interval: 
         print(f"stop {number:2d}: {kind:<13} at update {seen:4d}, exit {code}, resumes from {after:4d} "
               f"(redo {redo}), {count} checkpoint files load")  # fmt: skip
         tally.check(not bad, f"unreadable checkpoint after stop {number}: {bad}")
+        tally.check(not finished, f"stop {number} ({kind}) never happened: the run finished first")
+        tally.check(redo <= interval, f"stop {number} lost {redo} updates, more than the interval {interval}")
         tally.check(finished or code == expected, f"stop {number} ({kind}) exited {code}, expected {expected}")
         if kind in ("SIGTERM", "SIGINT") and not finished:
             tally.check(after == seen, f"stop {number} ({kind}) did not save its last update ({after} < {seen})")
@@ -159,6 +166,8 @@ def stress_training(data: Path, work: Path, kills: int, updates: int, interval: 
     same = _same_weights(stressed / "checkpoint_last.pt", reference_dir / "checkpoint_last.pt")
     tally.check(same, "final parameters differ from the uninterrupted run's")
     total = sum(tally.stops.values())
+    tally.check(total == kills, f"{total} stops happened, {kills} were planned")
+    tally.check(in_write == writes, f"{in_write} kills landed inside a checkpoint write, {writes} were planned")
     print(f"training: {total} stops ({', '.join(f'{n} {k}' for k, n in sorted(tally.stops.items()))}), "
           f"{in_write} timed inside a checkpoint write, {checked} checkpoint loads verified; largest loss of work "
           f"{largest_redo} updates against a checkpoint interval of {interval}; final parameters "
@@ -190,18 +199,24 @@ def _same_tree(a: Path, b: Path) -> bool:
     return all(filecmp.cmp(a / n, b / n, shallow=False) for n in names if n != "preprocess.json")
 
 
-def _kill_at_random(argv: list[str], seconds: float, rng) -> int:
+def _kill_at_random(argv: list[str], seconds: float, rng, writing: Callable[[], bool] | None = None) -> int:
+    """Kill at a random moment, or (with `writing`) as soon as the output's temporary appears."""
     process = subprocess.Popen([sys.executable, "-m", "cli", *argv], env=_env(), stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)  # fmt: skip
-    try:
-        return process.wait(timeout=rng.uniform(0.2, 1.0) * seconds)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-        return -signal.SIGKILL
+    deadline = time.perf_counter() + (3 * seconds if writing else rng.uniform(0.2, 1.0) * seconds)
+    while process.poll() is None and time.perf_counter() < deadline:
+        if writing is not None and writing():
+            time.sleep(rng.uniform(0.0, 0.05))
+            break
+        time.sleep(0.002 if writing else 0.02)
+    if process.poll() is not None:
+        return process.returncode
+    process.kill()
+    process.wait()
+    return -signal.SIGKILL
 
 
-def stress_outputs(work: Path, data: Path, kills: int, rng, tally) -> None:
+def stress_outputs(work: Path, data: Path, kills: int, rng, tally) -> dict[str, int]:
     """Kill preprocess and generate --results-path; each output is complete or absent."""
     prefix = _raw_corpus(work / "raw", 6000, rng)
     pre = ["preprocess", "-s", "de", "-t", "en", "--trainpref", str(prefix), "--bpe-merges", "200", "--workers", "2",
@@ -219,19 +234,25 @@ def stress_outputs(work: Path, data: Path, kills: int, rng, tally) -> None:
     reference_results = (work / "gen-ref" / "generate-train.txt").read_text(encoding="utf-8")
     body = lambda text: [x for x in text.splitlines() if not x.startswith("Generate ")]  # noqa: E731  (speed lines vary)
     killed = {"preprocess": 0, "generate": 0}
+    mid_write = {"preprocess": 0, "generate": 0}  # kills that left a temporary behind: landed mid-write
     failures_before = len(tally.failures)
     for number in range(kills):
         dest, results = work / f"pre-{number}", work / f"gen-{number}"
-        if _kill_at_random([*pre, str(dest)], seconds, rng) != 0:
+        # Every other kill waits for the destination's temporary directory: a kill in the middle of the write.
+        in_write = (lambda n=number: bool(list(work.glob(f".pre-{n}.*.tmp")))) if number % 2 else None
+        if _kill_at_random([*pre, str(dest)], seconds, rng, in_write) != 0:
             killed["preprocess"] += 1
+            mid_write["preprocess"] += bool(list(work.glob(f".pre-{number}.*.tmp")))
         tally.check(
             not dest.exists() or _same_tree(dest, work / "pre-ref"), f"preprocess {number}: a partial destination"
         )
         subprocess.run([sys.executable, "-m", "cli", *pre, str(dest)], env=_env(), check=True)
         tally.check(_same_tree(dest, work / "pre-ref"), f"preprocess {number}: the rerun differs")
         tally.check(not list(work.glob(f".pre-{number}.*.tmp")), f"preprocess {number}: temporary directory left")
-        if _kill_at_random([*gen, str(results)], gen_seconds, rng) != 0:
+        in_write = (lambda r=results: r.exists() and bool(list(r.glob(".*.tmp")))) if number % 2 else None
+        if _kill_at_random([*gen, str(results)], gen_seconds, rng, in_write) != 0:
             killed["generate"] += 1
+            mid_write["generate"] += bool(results.exists() and list(results.glob(".*.tmp")))
         out = results / "generate-train.txt"
         tally.check(not out.exists() or body(out.read_text(encoding="utf-8")) == body(reference_results),
                     f"generate {number}: a partial results file")  # fmt: skip
@@ -246,9 +267,11 @@ def stress_outputs(work: Path, data: Path, kills: int, rng, tally) -> None:
         else f"{len(tally.failures) - failures_before} FAILED checks"
     )
     print(
-        f"outputs: preprocess killed {killed['preprocess']} of {kills} times, generate --results-path killed "
-        f"{killed['generate']} of {kills}; {verdict}"
+        f"outputs: preprocess killed {killed['preprocess']} of {kills} times ({mid_write['preprocess']} while "
+        f"writing its destination), generate --results-path killed {killed['generate']} of {kills} "
+        f"({mid_write['generate']} while writing its results); {verdict}"
     )
+    return killed
 
 
 def main() -> None:
@@ -276,10 +299,16 @@ def main() -> None:
     tally = Tally()
     stress_training(data, work, args.kills, args.updates, args.interval, args.in_write_share, rng, tally)
     output_kills = args.output_kills if args.output_kills is not None else max(1, args.kills // 4)
-    stress_outputs(work, data, output_kills, rng, tally)
+    try:
+        killed = stress_outputs(work, data, output_kills, rng, tally)
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
+        tally.check(False, f"a rerun failed: {error}")
+        killed = {"preprocess": 0, "generate": 0}
     verdict = "all checks passed" if not tally.failures else f"{len(tally.failures)} FAILED"
-    print(f"stress_faults: {sum(tally.stops.values())} training stops, {output_kills} preprocess and "
-          f"{output_kills} generate kills: {verdict}")  # fmt: skip
+    print(
+        f"stress_faults: {sum(tally.stops.values())} training stops, {killed['preprocess']} preprocess and "
+        f"{killed['generate']} generate kills: {verdict}"
+    )
     sys.exit(1 if tally.failures else 0)
 
 

@@ -59,7 +59,8 @@ def main() -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     command = [sys.executable, "-m", "cli", "train", args.data, *flags, "--stop-time-minutes", str(args.minutes)]
     command += ["--save-dir", save_dir, "--log-format", "simple"]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    errors = tempfile.TemporaryFile()  # a file, not a pipe: an hour of warnings must never block the child
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=errors)
     samples: list[tuple[float, int]] = []
     hwm = 0
     start = time.perf_counter()
@@ -69,9 +70,10 @@ def main() -> None:
             samples.append((time.perf_counter() - start, status["VmRSS"]))
             hwm = max(hwm, status.get("VmHWM", 0))
         time.sleep(1.0)
-    if process.returncode != 0:
-        print(process.stderr.read().decode()[-2000:], file=sys.stderr)
-        sys.exit(process.returncode)
+    if process.returncode != 0 or not samples:
+        errors.seek(0)
+        print(errors.read().decode(errors="replace")[-2000:], file=sys.stderr)
+        sys.exit(process.returncode or 1)
     peak = max(rss for _, rss in samples)
     total = samples[-1][0]
     marks = [next(rss for t, rss in samples if t >= total * k / 10) for k in range(1, 11)]

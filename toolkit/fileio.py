@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -47,11 +48,17 @@ def remove_stale_temporaries(path: Path) -> None:
     """Remove what a killed writer of `path` left: `.NAME.PID.*.tmp` of processes no longer alive.
 
     A kill -9 gives a writer no chance to clean up; the next writer of the same output does it,
-    and leaves alone the temporaries of a writer that is still running.
+    and leaves alone the temporaries of a writer that is still running. (A writer on another host
+    sharing the directory would look dead: nmt's outputs are written by one machine.)
     """
-    for stale in path.parent.glob(f".{path.name}.*.tmp"):
-        pid_text = stale.name[len(path.name) + 2 :].split(".", 1)[0]
-        if pid_text.isdigit() and int(pid_text) != os.getpid() and not _alive(int(pid_text)):
+    if os.name != "posix":  # the liveness test below is POSIX's
+        return
+    # The exact shape mkstemp/mkdtemp give: `.NAME.PID.<random>.tmp` (never another output's `.NAME.x.PID...`).
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.(\d+)\.[A-Za-z0-9_]+\.tmp")
+    for stale in path.parent.iterdir():
+        match = pattern.fullmatch(stale.name)
+        pid = int(match.group(1)) if match else None
+        if pid is not None and pid != os.getpid() and not _alive(pid):
             if stale.is_dir():
                 shutil.rmtree(stale, ignore_errors=True)
             else:

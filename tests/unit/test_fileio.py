@@ -24,11 +24,13 @@ def test_a_killed_writers_temporary_file_is_removed_by_the_next_write(tmp_path):
     running.write_text("still being written")
     other = tmp_path / f".other.txt.{dead}.q.tmp"
     other.write_text("not ours")
+    longer = tmp_path / f".out.txt.7.{dead}.z.tmp"  # a temporary of the output `out.txt.7`, not ours
+    longer.write_text("another output's")
     with atomic_open(tmp_path / "out.txt") as handle:
         handle.write("complete\n")
     assert (tmp_path / "out.txt").read_text() == "complete\n"
-    assert not stale.exists() and running.exists() and other.exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["out.txt", running.name, other.name])
+    assert not stale.exists() and running.exists() and other.exists() and longer.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["out.txt", running.name, other.name, longer.name])
 
 
 def test_a_killed_writers_temporary_directory_is_removed_by_the_next_write(tmp_path):

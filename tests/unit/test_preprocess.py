@@ -4,26 +4,13 @@ import shutil
 
 import pytest
 
+from tests.helpers.preprocess_config import preprocess_config
 from toolkit.data.dictionary import Dictionary
 from toolkit.data.indexed import MMapIndexedDataset
-from toolkit.data.preprocess import PreprocessConfig, preprocess
+from toolkit.data.preprocess import preprocess
 from toolkit.data.text_processor import load_text_processors
 
-
-def _config(raw, dest, **kwargs) -> PreprocessConfig:
-    values = dict(
-        source_lang="de",
-        target_lang="en",
-        trainpref=str(raw / "train"),
-        validpref=[str(raw / "valid")],
-        testpref=[str(raw / "test")],
-        destdir=str(dest),
-        bpe_merges=60,
-        workers=1,
-        quiet=True,
-    )
-    values.update(kwargs)
-    return PreprocessConfig(**values)
+_config = preprocess_config
 
 
 def test_binarized_text_reads_back_as_the_bpe_text(tiny_corpus, tmp_path):

@@ -9,30 +9,18 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import make_corpus
+from tests.helpers.preprocess_config import preprocess_config
 from toolkit.data import preprocess as preprocess_module
 from toolkit.data.dictionary import Dictionary, remove_bpe
 from toolkit.data.indexed import MMapIndexedDataset
-from toolkit.data.preprocess import PreprocessConfig, carries_bpe_markers, preprocess
+from toolkit.data.preprocess import carries_bpe_markers, preprocess
 from toolkit.errors import UserError
 
 NOTE = "nmt preprocess: note: "
 SIZES = {"train": 200, "valid": 20, "test": 20}
 
 
-def _config(raw: Path, dest: Path, **kwargs) -> PreprocessConfig:
-    values = dict(
-        source_lang="de",
-        target_lang="en",
-        trainpref=str(raw / "train"),
-        validpref=[str(raw / "valid")],
-        testpref=[str(raw / "test")],
-        destdir=str(dest),
-        bpe_merges=60,
-        workers=1,
-        quiet=True,
-    )
-    values.update(kwargs)
-    return PreprocessConfig(**values)
+_config = preprocess_config
 
 
 def _split_words(line: str) -> str:

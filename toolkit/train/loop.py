@@ -226,8 +226,8 @@ class TrainingRun:
         """Rank 0 writes; the others wait for it, so every rank resumes from the same file."""
         if not self.cfg.no_save and self.dist.is_main:
             self._write_checkpoints(end_of_epoch, improved)
-        # Validation and the checkpoint's copies of every tensor have just been freed: hand the
-        # pages back, so a long run's resident size stays near what one update needs.
+        # Validation and the checkpoint's serialization have just freed what they allocated: hand
+        # the free heap pages back to the OS (glibc keeps them otherwise).
         release_free_memory()
         self.dist.barrier()
 
