@@ -45,7 +45,6 @@ def option(
     positional: bool = False,
     nargs: str | None = None,
     metavar: str | None = None,
-    hidden: bool = False,
 ) -> Any:
     """A config field and how it reads on the command line.
 
@@ -53,7 +52,7 @@ def option(
     choices: the accepted values (also shown in --help); const: the value of the bare flag, for
     an option whose value is optional (fairseq's `--remove-bpe` means `--remove-bpe '@@ '`);
     positional: an argument without a flag; nargs: "+" for a list given as separate words (a
-    list field is otherwise comma-separated); hidden: parsed but not shown in --help.
+    list field is otherwise comma-separated).
     """
     metadata = {
         "help": help,
@@ -64,7 +63,6 @@ def option(
         "positional": positional,
         "nargs": nargs,
         "metavar": metavar,
-        "hidden": hidden,
     }
     if default_factory is not None:
         return dataclasses.field(default_factory=default_factory, metadata=metadata)
@@ -211,11 +209,6 @@ def add_dataclass_arguments(group, config_cls: type, defaults: Any = None, skip:
         if meta.get("short"):
             flags.insert(0, meta["short"])
         flags += [a for a in meta.get("aliases", ()) if a not in flags]
-        hidden = meta.get("hidden", False)
-
-        def shown(text: str, hidden: bool = hidden) -> str:
-            return argparse.SUPPRESS if hidden else text
-
         if meta.get("positional"):
             # Never required at the argparse level: an unknown option is reported before a missing argument.
             group.add_argument(
@@ -234,7 +227,7 @@ def add_dataclass_arguments(group, config_cls: type, defaults: Any = None, skip:
                 dest=field.name,
                 action="store_true",
                 default=default,
-                help=shown(f"{help_text} (default: {default}; {positive} undoes it)".strip()),
+                help=f"{help_text} (default: {default}; {positive} undoes it)".strip(),
             )
             group.add_argument(positive, dest=field.name, action="store_false", help=argparse.SUPPRESS)
         elif kind is bool:
@@ -245,7 +238,7 @@ def add_dataclass_arguments(group, config_cls: type, defaults: Any = None, skip:
                 dest=field.name,
                 action=_Toggle,
                 default=default,
-                help=shown(f"{help_text} (default: {default})".strip()),
+                help=f"{help_text} (default: {default})".strip(),
             )
         else:
             list_item = typing.get_args(kind)[0] if typing.get_origin(kind) is list else None
@@ -268,7 +261,7 @@ def add_dataclass_arguments(group, config_cls: type, defaults: Any = None, skip:
                 dest=field.name,
                 default=MISSING if required else default,
                 metavar=metavar,
-                help=shown(f"{help_text}{suffix}".strip()),
+                help=f"{help_text}{suffix}".strip(),
                 **kwargs,
             )
 
@@ -288,17 +281,3 @@ def dataclass_from_namespace(config_cls: type, namespace: argparse.Namespace, **
     values = {f.name: getattr(namespace, f.name) for f in dataclasses.fields(config_cls) if hasattr(namespace, f.name)}
     values.update(overrides)
     return config_cls(**values)
-
-
-def parse_config(parser: OptionParser, config_cls: type, argv: Sequence[str]) -> Any:
-    """Parse argv into `config_cls` (the parser built from it) and run its validate(), if any."""
-    namespace = parser.parse_args(list(argv))
-    check_required(parser, namespace)
-    config = dataclass_from_namespace(config_cls, namespace)
-    validate = getattr(config, "validate", None)
-    if validate is not None:
-        try:
-            validate()
-        except ValueError as error:
-            raise UserError(str(error)) from None
-    return config
