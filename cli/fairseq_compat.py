@@ -8,11 +8,11 @@ it either runs, with a note saying what nmt does instead, or stops with the reas
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from toolkit.errors import UserError
+from toolkit.errors import note as note_line
 
 
 @dataclass(frozen=True)
@@ -166,11 +166,7 @@ FLAGS: dict[str, dict[str, Flag]] = {
 FLAGS["interactive"] = FLAGS["translate"]
 
 
-def _note(text: str) -> None:
-    print(f"nmt: note: {text}", file=sys.stderr)
-
-
-def apply(command: str, argv: list[str], note: Callable[[str], None] = _note) -> list[str]:
+def apply(command: str, argv: list[str], note: Callable[[str], None] = note_line) -> list[str]:
     """argv with the table's fairseq flags noted, rewritten or refused (UserError)."""
     table = FLAGS.get(command, {})
     out: list[str] = []

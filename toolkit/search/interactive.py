@@ -21,7 +21,7 @@ import torch
 
 from toolkit.config import option
 from toolkit.data.tokenize import TOKENIZERS
-from toolkit.errors import UserError
+from toolkit.errors import UserError, note
 from toolkit.hardware import usable_bf16
 from toolkit.search.config import SearchConfig, bpe_marker
 from toolkit.search.generator import SequenceGenerator
@@ -78,10 +78,6 @@ class TranslateConfig:
         self.search.validate()
 
 
-def _note(text: str) -> None:
-    print(f"nmt: note: {text}", file=sys.stderr)
-
-
 def check_languages(cfg: TranslateConfig, models: InferenceModels) -> None:
     """--source-lang/--target-lang must name the checkpoint's direction (one direction per checkpoint)."""
     src, tgt = models.langs()
@@ -115,9 +111,7 @@ def text_processors(cfg: TranslateConfig, models: InferenceModels) -> tuple:
         base = processor.config if processor is not None else TextProcessorConfig(lang or "en", tokenize="none")
         changes: dict = {}
         if cfg.tokenizer is not None and cfg.tokenizer != base.tokenize:
-            _note(
-                f"--tokenizer {cfg.tokenizer}: the checkpoint was trained with {base.tokenize}; using {cfg.tokenizer}"
-            )
+            note(f"--tokenizer {cfg.tokenizer}: the checkpoint was trained with {base.tokenize}; using {cfg.tokenizer}")
             changes["tokenize"] = cfg.tokenizer
         if side == "src":
             changes.update(_bpe_changes(cfg, base))
@@ -128,7 +122,7 @@ def text_processors(cfg: TranslateConfig, models: InferenceModels) -> tuple:
 def _bpe_changes(cfg: TranslateConfig, base) -> dict:
     if cfg.bpe == "none":
         if base.bpe_codes:
-            _note("--bpe none: the checkpoint was trained with BPE; the input is taken as already segmented")
+            note("--bpe none: the checkpoint was trained with BPE; the input is taken as already segmented")
         return {"bpe_codes": None}
     if cfg.bpe_codes is None:
         if cfg.bpe is not None and not base.bpe_codes:
@@ -140,7 +134,7 @@ def _bpe_changes(cfg: TranslateConfig, base) -> dict:
         raise UserError(f"--bpe-codes {cfg.bpe_codes}: unreadable ({error})") from None
     if codes == base.bpe_codes:
         return {}
-    _note(f"--bpe-codes {cfg.bpe_codes} differ from the codes stored in the checkpoint; using {cfg.bpe_codes}")
+    note(f"--bpe-codes {cfg.bpe_codes} differ from the codes stored in the checkpoint; using {cfg.bpe_codes}")
     return {"bpe_codes": codes}
 
 

@@ -18,7 +18,7 @@ import torch
 
 from toolkit.config import option
 from toolkit.data.tokenize import TOKENIZERS
-from toolkit.errors import UserError
+from toolkit.errors import UserError, note
 from toolkit.fileio import atomic_open
 from toolkit.hardware import usable_bf16
 from toolkit.search.config import SearchConfig, bpe_marker
@@ -126,10 +126,9 @@ def _target_processor(cfg: GenerateConfig, models: InferenceModels, task):
     base = processor.config if processor is not None else TextProcessorConfig(task.tgt_lang, tokenize="none")
     if base.tokenize == cfg.tokenizer:
         return processor
-    print(
-        f"nmt: note: --tokenizer {cfg.tokenizer}: the checkpoint's target side was tokenized with "
-        f"{base.tokenize}; D- and T- lines are detokenized with {cfg.tokenizer}",
-        file=sys.stderr,
+    note(
+        f"--tokenizer {cfg.tokenizer}: the checkpoint's target side was tokenized with "
+        f"{base.tokenize}; D- and T- lines are detokenized with {cfg.tokenizer}"
     )
     return TextProcessor(dataclasses.replace(base, tokenize=cfg.tokenizer))
 
