@@ -149,6 +149,8 @@ def _base_type(annotation: Any) -> tuple[Any, bool]:
 
 def _scalar_parser(kind: type, optional: bool, choices: tuple[str, ...] | None):
     def parse(text: str):
+        if choices is not None and text in choices:  # "none" can be a choice (--bpe none), not "unset"
+            return text
         if optional and text.lower() in ("none", ""):
             return None
         if choices is not None:

@@ -217,3 +217,14 @@ def test_scoring_bleu_is_bleu4_of_the_h_lines_and_sacrebleu_names_itself(fairseq
     )
     sacre = _run(line.replace("--scoring bleu", "--sacrebleu --quiet"), fairseq_world)
     assert sacre.returncode == 0 and "BLEU|nrefs:1" in sacre.stdout and "BLEU4" not in sacre.stdout
+
+
+def test_interactive_takes_segmented_input_with_tokenizer_none_bpe_none(fairseq_world, tmp_path):
+    (tmp_path / "in.de").write_text("ein Hund läuft .\n", encoding="utf-8")
+    code, output = nmt_captured(
+        "interactive", "--path", fairseq_world["RAWCKPT"], "--tokenizer", "none", "--bpe", "none",
+        "--input", str(tmp_path / "in.de"),
+    )  # fmt: skip
+    assert code == 0, output
+    assert "note: --tokenizer none: the checkpoint was trained with moses" in output
+    assert "note: --bpe none: the checkpoint was trained with BPE" in output

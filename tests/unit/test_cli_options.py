@@ -41,6 +41,12 @@ def test_fairseq_batch_spellings():
     assert _generate("--batch-size", "16").batch_size == 16
     translate = parse_command("nmt translate", "", TranslateConfig, ["--path", "m.pt", "--max-sentences", "4"])
     assert translate.batch_size == 4 and translate.data is None
+    # "none" is a value of these options, not "unset": the checkpoint's tokenizer and BPE are then not used.
+    plain = parse_command(
+        "nmt translate", "", TranslateConfig, ["--path", "m.pt", "--tokenizer", "none", "--bpe", "none"]
+    )
+    assert (plain.tokenizer, plain.bpe) == ("none", "none")
+    assert _generate("--tokenizer", "none").tokenizer == "none" and _generate().tokenizer is None
     from cli.train import build_setup
 
     setup = build_setup(["DATA", "--batch-size", "8", "--no-progress-bar", "--save-interval", "2"])
