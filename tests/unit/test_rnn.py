@@ -9,7 +9,11 @@ import pytest
 import torch
 from torch import nn
 
-from tests.helpers.model_checks import assert_reorder_follows_the_beam, decoder_batch
+from tests.helpers.model_checks import (
+    assert_incremental_equals_full,
+    assert_reorder_follows_the_beam,
+    decoder_batch,
+)
 from toolkit.models import build_model, model_config_to_dict
 from toolkit.models.rnn import RNNConfig
 from toolkit.modules.recurrent_cells import StackedRecurrentCell
@@ -290,6 +294,11 @@ def test_incremental_decoding_equals_full_forward(variant):
         torch.testing.assert_close(torch.stack(attns, 1), full_attn)
         torch.testing.assert_close(full_attn.sum(-1), torch.ones(3, prev.size(1)))
         assert torch.all(full_attn[0, :, 5:] == 0), "attention must not reach source padding"
+
+
+@pytest.mark.parametrize("variant", ["lstm", "gru_bahdanau", "gru_cho"])
+def test_incremental_decoding_from_a_start_token_equals_full_forward(variant):
+    assert_incremental_equals_full(_model(VARIANTS[variant]).eval(), start_tokens=torch.tensor([37, 38, 39]))
 
 
 @pytest.mark.parametrize("variant", ["lstm", "gru_bahdanau", "seq2seq_sutskever", "bidirectional_general_proj"])

@@ -5,7 +5,11 @@ import dataclasses
 import pytest
 import torch
 
-from tests.helpers.model_checks import assert_reorder_follows_the_beam, decoder_batch
+from tests.helpers.model_checks import (
+    assert_incremental_equals_full,
+    assert_reorder_follows_the_beam,
+    decoder_batch,
+)
 from toolkit.models import build_model, model_config_to_dict
 from toolkit.models.transformer import TransformerConfig
 from toolkit.modules.multihead_attention import MultiheadAttention, _explicit_attention
@@ -53,6 +57,11 @@ def test_incremental_decoding_equals_full_forward(overrides):
     assert attn.shape == (3, 7)
     torch.testing.assert_close(attn.sum(-1), torch.ones(3))
     assert torch.all(attn[0, 5:] == 0), "attention must not reach source padding"
+
+
+@pytest.mark.parametrize("overrides", [{}, {"share_all_embeddings": True}])
+def test_incremental_decoding_from_a_start_token_equals_full_forward(overrides):
+    assert_incremental_equals_full(_model(**overrides), start_tokens=torch.tensor([37, 38, 39]))
 
 
 def test_padding_does_not_change_the_output():

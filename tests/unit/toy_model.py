@@ -2,7 +2,8 @@
 
 Its next-token distribution depends on the whole prefix (through a recurrent state) and
 on the source (through attention), and it treats right-padding correctly, so search
-invariants (batched == unbatched, beam == brute force) can be checked exactly.
+invariants (batched == unbatched, beam == brute force) can be checked exactly. It has no
+language embeddings: src_lang/tgt_lang are accepted and ignored, as the interface allows.
 """
 
 from __future__ import annotations
@@ -30,13 +31,13 @@ class ToyModel(EncoderDecoderModel):
     def max_positions(self) -> tuple[int, int]:
         return (1024, self.max_target)
 
-    def encode(self, src_tokens, src_lengths):
+    def encode(self, src_tokens, src_lengths, src_lang=None):
         mask = src_tokens.ne(self.pad_index)
         src = self.src_embed[src_tokens] * mask.unsqueeze(-1)
         ctx = src.sum(1) / mask.sum(1, keepdim=True)
         return {"src": src, "mask": mask, "ctx": ctx}
 
-    def decode_step(self, prev_tokens, encoder_out, state, need_attn=True):
+    def decode_step(self, prev_tokens, encoder_out, state, need_attn=True, tgt_lang=None):
         src, mask = encoder_out["src"], encoder_out["mask"]
         h = state["h"] if state is not None else torch.zeros_like(encoder_out["ctx"])
         x = self.tgt_embed[prev_tokens[:, -1]]

@@ -58,14 +58,3 @@ class Tokenizer:
         if self.config.method == "none":
             return line
         return self._detokenizer.detokenize(line.split(), unescape=self.config.escape)
-
-    def tokenize_lines(self, lines: list[str]) -> list[str]:
-        """Tokenize many lines; a line repeated in the input is tokenized once."""
-        cache: dict[str, str] = {}
-        out = []
-        for line in lines:
-            tokens = cache.get(line)
-            if tokens is None:
-                tokens = cache[line] = self.tokenize(line)
-            out.append(tokens)
-        return out

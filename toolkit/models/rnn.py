@@ -10,7 +10,8 @@
   concatenated to the input of step t. Global, or local (local-m, local-p) windows.
 
 One decoder `_step` serves the teacher-forced pass and cached generation, so both compute
-the same thing by construction. Shapes: B batch, S source, T target, E encoder output dim,
+the same thing by construction. There are no language embeddings: `src_lang`/`tgt_lang`
+are accepted and ignored. Shapes: B batch, S source, T target, E encoder output dim,
 H decoder hidden size, L decoder layers, V vocabulary.
 """
 
@@ -245,7 +246,9 @@ class RNNModel(EncoderDecoderModel):
         return (self.config.max_source_positions, self.config.max_target_positions)
 
     # --- encoder ---------------------------------------------------------------------
-    def encode(self, src_tokens: torch.Tensor, src_lengths: torch.Tensor) -> EncoderOut:
+    def encode(
+        self, src_tokens: torch.Tensor, src_lengths: torch.Tensor, src_lang: torch.Tensor | None = None
+    ) -> EncoderOut:
         outputs, hidden, cell = self.encoder(src_tokens, src_lengths)
         c = self.config
         # Decoder layer i starts from encoder layer i (or the encoder's top layer when it has fewer).
@@ -316,9 +319,14 @@ class RNNModel(EncoderDecoderModel):
         return fast_dropout(self.decoder_embed(tokens), self.config.decoder_dropout_in, self.training)
 
     def forward(
-        self, src_tokens: torch.Tensor, src_lengths: torch.Tensor, prev_output_tokens: torch.Tensor
+        self,
+        src_tokens: torch.Tensor,
+        src_lengths: torch.Tensor,
+        prev_output_tokens: torch.Tensor,
+        src_lang: torch.Tensor | None = None,
+        tgt_lang: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        enc = self.encode(src_tokens, src_lengths)
+        enc = self.encode(src_tokens, src_lengths, src_lang)
         embedded = self._embed_target(prev_output_tokens)  # (B, T, E_dec)
         gates_in = self.cells.embed_gates(embedded)  # all steps' embedding share in one matmul
         state = self._initial_state(enc)
@@ -336,6 +344,7 @@ class RNNModel(EncoderDecoderModel):
         encoder_out: EncoderOut,
         state: DecoderState | None,
         need_attn: bool = True,
+        tgt_lang: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None, DecoderState]:
         recurrence = self._initial_state(encoder_out) if state is None else _Recurrence.from_dict(state)
         embedded = self._embed_target(prev_tokens[:, -1])

@@ -1,5 +1,7 @@
 """The Transformer (Vaswani et al. 2017), with cached incremental decoding.
 
+It has no language embeddings: the `src_lang`/`tgt_lang` arguments of the interface are
+accepted and ignored (a target-language tag as the decoder's start token still works).
 Shapes: B batch, S source length, T target length, D model dim, V vocabulary.
 """
 
@@ -206,7 +208,9 @@ class TransformerModel(EncoderDecoderModel):
             x = self.encoder_norm(x)
         return x, mask
 
-    def encode(self, src_tokens: torch.Tensor, src_lengths: torch.Tensor) -> EncoderOut:
+    def encode(
+        self, src_tokens: torch.Tensor, src_lengths: torch.Tensor, src_lang: torch.Tensor | None = None
+    ) -> EncoderOut:
         memory, mask = self._encode(src_tokens)
         if mask is None:
             mask = torch.ones(src_tokens.size(0), 1, 1, src_tokens.size(1), dtype=torch.bool, device=src_tokens.device)
@@ -220,7 +224,12 @@ class TransformerModel(EncoderDecoderModel):
         return fast_dropout(x, self.config.dropout, self.training)
 
     def forward(
-        self, src_tokens: torch.Tensor, src_lengths: torch.Tensor, prev_output_tokens: torch.Tensor
+        self,
+        src_tokens: torch.Tensor,
+        src_lengths: torch.Tensor,
+        prev_output_tokens: torch.Tensor,
+        src_lang: torch.Tensor | None = None,
+        tgt_lang: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         memory, mask = self._encode(src_tokens)
         x = self._embed_target(prev_output_tokens, 0)
@@ -236,6 +245,7 @@ class TransformerModel(EncoderDecoderModel):
         encoder_out: EncoderOut,
         state: DecoderState | None,
         need_attn: bool = True,
+        tgt_lang: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None, DecoderState]:
         if state is None:
             state = {"layers": [{} for _ in self.decoder_layers]}

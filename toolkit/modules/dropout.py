@@ -36,15 +36,3 @@ def random_bytes(shape: torch.Size, device: torch.device) -> torch.Tensor:
 
 def keep_mask(shape: torch.Size, threshold: int, device: torch.device) -> torch.Tensor:
     return random_bytes(shape, device) >= threshold
-
-
-class FastDropout(nn.Module):
-    def __init__(self, p: float) -> None:
-        super().__init__()
-        self.p = p
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return fast_dropout(x, self.p, self.training)
-
-    def extra_repr(self) -> str:
-        return f"p={self.p}"

@@ -1,7 +1,12 @@
 """Learning-rate schedules as small stateful objects with a state_dict.
 
-`step_update(num_updates)` is called after every update, `step_epoch(epoch, val_loss)`
-after every validation; both return the new learning rate and set it on the optimizer.
+`step_update(num_updates)` is called by the trainer after every update it applies (a skipped
+update does not count) with the new update count; it sets the rate on the optimizer and
+returns it. `step_epoch(epoch, val_loss)` is called by the loop once per completed epoch,
+after that epoch's end-of-epoch validation, with the epoch just finished (1-based) and that
+validation's loss; validations inside an epoch (--validate-interval-updates) do not call it.
+It returns the rate now in effect: the fixed and plateau schedules change and set it there,
+the others (inverse_sqrt, cosine) depend on updates only and leave it as it is.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ class Schedule:
         return self.set_lr(self.lr_at(num_updates))
 
     def step_epoch(self, epoch: int, val_loss: float | None) -> float:
+        """After epoch `epoch` (see the module docstring); by default epochs change nothing."""
         return self.lr
 
     def state_dict(self) -> dict:
@@ -65,6 +71,11 @@ class FixedSchedule(Schedule):
         return self.epoch_lr
 
     def step_epoch(self, epoch: int, val_loss: float | None) -> float:
+        """After epoch `epoch` (1-based) ends, the rate becomes --lr * lr_shrink ** (epoch - 1).
+
+        So epochs 1 and 2 both train at --lr, and epoch n >= 2 at --lr * lr_shrink ** (n - 2):
+        the first shrink comes after the second epoch. val_loss is not used.
+        """
         self.epoch_lr = self.base_lr * self.config.lr_shrink ** max(epoch - 1, 0)
         return self.set_lr(self.epoch_lr)
 
@@ -151,6 +162,9 @@ class ReduceOnPlateauSchedule(Schedule):
         return self.plateau_lr
 
     def step_epoch(self, epoch: int, val_loss: float | None) -> float:
+        """A loss below the best so far resets the count of bad epochs; otherwise the count grows,
+        and once it exceeds --lr-patience the rate is multiplied by --lr-shrink and the count
+        restarts. val_loss None (no validation) changes nothing."""
         if val_loss is None:
             return self.lr
         if val_loss < self.best:

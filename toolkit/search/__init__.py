@@ -1,11 +1,11 @@
-"""Search: strategies (beam, greedy, sampling) and the driver that runs them on any model."""
+"""Search: strategies (beam, greedy = beam 1, sampling) and the driver that runs them on any model."""
 
 from toolkit.search.config import SearchConfig
 from toolkit.search.ensemble import Ensemble
 from toolkit.search.generator import SequenceGenerator, build_strategy
 from toolkit.search.hypothesis import Hypothesis
 from toolkit.search.scorer import score_targets
-from toolkit.search.strategies import BeamSearch, Sampling, greedy_search
+from toolkit.search.strategies import BeamSearch, Sampling
 
 __all__ = [
     "BeamSearch",
@@ -15,6 +15,5 @@ __all__ = [
     "SearchConfig",
     "SequenceGenerator",
     "build_strategy",
-    "greedy_search",
     "score_targets",
 ]

@@ -14,7 +14,8 @@ class Ensemble:
     Log-probabilities are averaged (a log-linear combination, the geometric mean of the models'
     distributions): a token any one model finds very unlikely stays unlikely, where fairseq's mean of
     probabilities lets one confident model outvote the rest. Attention is the mean over the models
-    that return one.
+    that return one. Language ids reach a model only when they are set, so models whose
+    `encode`/`decode_step` predate the `src_lang`/`tgt_lang` arguments still ensemble.
     """
 
     def __init__(self, models: Sequence[Any]) -> None:
@@ -31,16 +32,23 @@ class Ensemble:
         limits = [m.max_positions() for m in self.models]
         return (min(s for s, _ in limits), min(t for _, t in limits))
 
-    def encode(self, src_tokens: torch.Tensor, src_lengths: torch.Tensor) -> list:
-        return [m.encode(src_tokens, src_lengths) for m in self.models]
+    def encode(self, src_tokens: torch.Tensor, src_lengths: torch.Tensor, src_lang: torch.Tensor | None = None) -> list:
+        lang = _only_if_set(src_lang=src_lang)
+        return [m.encode(src_tokens, src_lengths, **lang) for m in self.models]
 
     def decode_step(
-        self, prev_tokens: torch.Tensor, encoder_outs: list, states: list | None, need_attn: bool = True
+        self,
+        prev_tokens: torch.Tensor,
+        encoder_outs: list,
+        states: list | None,
+        need_attn: bool = True,
+        tgt_lang: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None, list]:
         states = states or [None] * len(self.models)
+        lang = _only_if_set(tgt_lang=tgt_lang)
         lprobs, attns, new_states = [], [], []
         for model, enc, state in zip(self.models, encoder_outs, states, strict=True):
-            lp, attn, state = model.decode_step(prev_tokens, enc, state, need_attn=need_attn)
+            lp, attn, state = model.decode_step(prev_tokens, enc, state, need_attn=need_attn, **lang)
             lprobs.append(lp.float())
             if attn is not None:
                 attns.append(attn.float())
@@ -57,3 +65,7 @@ class Ensemble:
 
     def reorder_state(self, states: list, order: torch.Tensor) -> list:
         return [m.reorder_state(s, order) for m, s in zip(self.models, states, strict=True)]
+
+
+def _only_if_set(**kwargs: torch.Tensor | None) -> dict[str, torch.Tensor]:
+    return {name: value for name, value in kwargs.items() if value is not None}

@@ -4,6 +4,8 @@ One loop serves every architecture and every strategy (beam, greedy, sampling):
 each step (1) runs the decoder once for all live hypotheses, (2) applies constraints,
 (3) asks the strategy for candidates, (4) finalizes those that end in EOS, (5) drops
 finished sentences from the batch and (6) keeps the K best unfinished candidates.
+Per-sentence constraints (a decoder start token, a length cap, language ids) are tensors
+carried with the hypotheses, reordered with the beam and dropped with finished sentences.
 Shapes: B live sentences, K beam, N = B*K live hypotheses, S source, V vocabulary.
 """
 
@@ -29,6 +31,15 @@ def build_strategy(config: SearchConfig, generator: torch.Generator | None = Non
     if config.sampling:
         return Sampling(config.beam, config.sampling_topk, config.sampling_topp, generator)
     return BeamSearch(config.beam)
+
+
+def per_sentence(name: str, value: torch.Tensor | None, bsz: int, device: torch.device) -> torch.Tensor | None:
+    """A per-sentence argument as a (B,) tensor on `device`, or None; any other shape is the caller's bug."""
+    if value is None:
+        return None
+    if value.shape != (bsz,):
+        raise ValueError(f"{name} must have shape ({bsz},), one value per sentence; got {tuple(value.shape)}")
+    return value.to(device)
 
 
 class SequenceGenerator:
@@ -58,17 +69,49 @@ class SequenceGenerator:
             return contextlib.nullcontext()
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
 
-    def max_lengths(self, src_lengths: torch.Tensor) -> torch.Tensor:
-        """Per sentence: at most a*src_len + b tokens before the forced EOS."""
+    def length_caps(self, src_lengths: torch.Tensor, max_lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """(B,) on src_lengths' device: the most tokens each sentence may have before the forced EOS.
+
+        The least of max_len_a * src_len + max_len_b, `max_lengths` (B,) when given, and what
+        the model's target positions allow (one goes to the start token).
+        """
         cap = self.model.max_positions()[1] - 1
-        lengths = (self.config.max_len_a * src_lengths.double() + self.config.max_len_b).long()
+        # float64 (on the host, as every backend has it): a * len + b must not round below an integer it equals.
+        lengths = (self.config.max_len_a * src_lengths.cpu().double() + self.config.max_len_b).long()
+        lengths = lengths.to(src_lengths.device)
+        if max_lengths is not None:
+            lengths = torch.minimum(lengths, max_lengths.to(lengths.device, torch.long))
         return lengths.clamp(min=0, max=cap)
 
     @torch.no_grad()
-    def generate(self, src_tokens: torch.Tensor, src_lengths: torch.Tensor) -> list[list[Hypothesis]]:
-        """src_tokens (B, S) right-padded; returns per sentence its nbest hypotheses, best first."""
-        with self._autocast(src_tokens.device):
-            finalized = self._search(src_tokens, src_lengths)
+    def generate(
+        self,
+        src_tokens: torch.Tensor,
+        src_lengths: torch.Tensor,
+        *,
+        bos_tokens: torch.Tensor | None = None,
+        max_lengths: torch.Tensor | None = None,
+        src_lang: torch.Tensor | None = None,
+        tgt_lang: torch.Tensor | None = None,
+    ) -> list[list[Hypothesis]]:
+        """src_tokens (B, S) right-padded; returns per sentence its nbest hypotheses, best first.
+
+        Optional per-sentence constraints, each (B,):
+          bos_tokens: the decoder's first input instead of EOS (e.g. a target-language tag
+            `<2en>`); it is never part of the returned tokens.
+          max_lengths: at most this many tokens before the final EOS (0: EOS alone), on top
+            of the --max-len-a/--max-len-b cap and the model's maximum positions.
+          src_lang, tgt_lang: language ids for the models' `encode` and `decode_step`.
+        """
+        bsz, device = src_tokens.size(0), src_tokens.device
+        start = per_sentence("bos_tokens", bos_tokens, bsz, device)
+        if start is None:
+            start = torch.full((bsz,), self.eos, dtype=torch.long, device=device)
+        caps = self.length_caps(src_lengths, per_sentence("max_lengths", max_lengths, bsz, device)).to(device)
+        src_lang = per_sentence("src_lang", src_lang, bsz, device)
+        tgt_lang = per_sentence("tgt_lang", tgt_lang, bsz, device)
+        with self._autocast(device):
+            finalized = self._search(src_tokens, src_lengths, start.long(), caps, src_lang, tgt_lang)
         ranked = [sorted(hyps, key=lambda h: h.score, reverse=True) for hyps in finalized]
         return [hyps[: self.config.nbest] for hyps in ranked]
 
@@ -92,22 +135,33 @@ class SequenceGenerator:
             lprobs[force, self.eos] = eos_lp[force]
         return lprobs
 
-    def _search(self, src_tokens: torch.Tensor, src_lengths: torch.Tensor) -> list[list[Hypothesis]]:
+    def _search(
+        self,
+        src_tokens: torch.Tensor,
+        src_lengths: torch.Tensor,
+        start: torch.Tensor,
+        max_lens: torch.Tensor,
+        src_lang: torch.Tensor | None,
+        tgt_lang: torch.Tensor | None,
+    ) -> list[list[Hypothesis]]:
+        """start, max_lens (B,): each sentence's first decoder input and length cap."""
         K, model, device = self.config.beam, self.model, src_tokens.device
         bsz, src_len = src_tokens.shape
-        max_lens = self.max_lengths(src_lengths.cpu()).to(device)  # (B,)
         longest = int(max_lens.max())
         beam_offsets = torch.arange(K, device=device)
 
         # 1. Encode once per sentence, then repeat each sentence's encoding K times.
         enc = model.reorder_encoder_out(
-            model.encode(src_tokens, src_lengths), torch.arange(bsz, device=device).repeat_interleave(K)
+            model.encode(src_tokens, src_lengths, src_lang=src_lang),
+            torch.arange(bsz, device=device).repeat_interleave(K),
         )
         state = None
         # Per live hypothesis, grown by one column a step (never sized for the longest possible
         # output, so each step's reordering copies only what exists): tokens (N, step+1) starting
-        # with EOS as BOS, cumulative scores (N, step), attention (N, step+1, S) when needed.
-        tokens = torch.full((bsz * K, 1), self.eos, dtype=torch.long, device=device)
+        # with the sentence's start token, cumulative scores (N, step), attention (N, step+1, S)
+        # when needed; the sentence's target language (N,) when given, reordered like the tokens.
+        tokens = start.repeat_interleave(K).unsqueeze(1)
+        row_lang = tgt_lang.repeat_interleave(K) if tgt_lang is not None else None
         scores = torch.zeros(bsz * K, 0, device=device)
         attn: torch.Tensor | None = None
         sent_ids = torch.arange(bsz, device=device)  # original index of each live sentence
@@ -120,7 +174,9 @@ class SequenceGenerator:
             # 3. candidates from the strategy (cumulative scores, source beam, token).
             state_rows = tokens.size(0)
             row_max_lens = max_lens.repeat_interleave(K)
-            lprobs, step_attn, state = model.decode_step(tokens, enc, state, need_attn=self.need_attn)
+            lprobs, step_attn, state = model.decode_step(
+                tokens, enc, state, need_attn=self.need_attn, tgt_lang=row_lang
+            )
             lprobs = self._constrain(lprobs, tokens, step, row_max_lens)
             cand_scores, cand_tokens, cand_beams = self.search.step(
                 step, lprobs.view(live, K, -1), scores.view(live, K, step)
@@ -170,6 +226,7 @@ class SequenceGenerator:
             tokens = torch.cat([tokens[rows], cand_tokens.gather(1, active).view(-1, 1)], dim=1)
             scores = torch.cat([scores[rows], kept_scores.view(-1, 1)], dim=1)
             attn = attn[rows] if attn is not None else None
+            row_lang = row_lang[rows] if row_lang is not None else None
             if rows.numel() != state_rows or not torch.equal(rows, torch.arange(state_rows, device=device)):
                 state = model.reorder_state(state, rows)  # skipped when nothing moved (e.g. greedy)
         return finalized

@@ -31,7 +31,7 @@ class Search:
 
 
 class BeamSearch(Search):
-    """Keep the 2K best continuations so K survive even if K of them end in EOS."""
+    """Keep the 2K best continuations so K survive even if K of them end in EOS; K = 1 is greedy."""
 
     @property
     def num_candidates(self) -> int:
@@ -62,11 +62,6 @@ class BeamSearch(Search):
             cand_tokens = torch.cat([cand_tokens, cand_tokens.new_zeros(bsz, fill)], 1)
             cand_beams = torch.cat([cand_beams, cand_beams.new_zeros(bsz, fill)], 1)
         return cand_scores, cand_tokens, cand_beams
-
-
-def greedy_search() -> BeamSearch:
-    """Greedy decoding is beam search with K = 1: the argmax at every step."""
-    return BeamSearch(1)
 
 
 def top_k_top_p_filter(lprobs: torch.Tensor, top_k: int, top_p: float) -> torch.Tensor:
