@@ -7,12 +7,14 @@ references with sacremoses, lowercase, then BLEU with sacreBLEU's tokenizer "non
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 from sacrebleu.metrics import BLEU, CHRF, TER
 from sacrebleu.metrics.base import Metric
+from sacrebleu.metrics.bleu import BLEUScore
 
 from toolkit.config import option
 from toolkit.data.inputs import read_lines as read_input_lines
@@ -154,3 +156,53 @@ def sentence_scores(hyps: Sequence[str], refs: Sequence[str], config: ScoreConfi
 def corpus_bleu(hyps: Sequence[str], refs: Sequence[str]) -> MetricScore:
     """Default sacreBLEU (13a, mixed case), as `nmt generate` reports it."""
     return corpus_scores(hyps, refs, ScoreConfig())[0]
+
+
+# --- summable BLEU statistics (validation BLEU during training) ---------------------------
+#
+# sacreBLEU's corpus BLEU is a function of the per-sentence match counts summed over the corpus;
+# these are those sums under fairseq's names, so per-batch (and per-process) dicts add up to the
+# corpus figure exactly: bleu_from_statistics(sum of bleu_statistics(batch) ...) equals
+# corpus_bleu(all hyps, all refs).score with the same tokenizer.
+
+BLEU_ORDER = 4
+BLEU_STAT_KEYS = (
+    "_bleu_sys_len",
+    "_bleu_ref_len",
+    *(f"_bleu_counts_{n}" for n in range(BLEU_ORDER)),
+    *(f"_bleu_totals_{n}" for n in range(BLEU_ORDER)),
+)
+
+
+@cache
+def _counting_bleu(tokenize: str) -> BLEU:
+    # force: tokenized text (tokenize="none") is scored on purpose; no "forgot to detokenize" warning
+    return BLEU(tokenize=tokenize, force=True)
+
+
+def bleu_statistics(hyps: Sequence[str], refs: Sequence[str], tokenize: str = "13a") -> dict[str, int]:
+    """sacreBLEU's sufficient statistics of these pairs (one reference each), as a flat summable dict."""
+    if len(hyps) != len(refs):
+        raise ValueError(f"{len(hyps)} hypotheses but {len(refs)} references")
+    if not hyps:
+        return dict.fromkeys(BLEU_STAT_KEYS, 0)
+    score = _counting_bleu(tokenize).corpus_score(list(hyps), [list(refs)])
+    stats = {"_bleu_sys_len": int(score.sys_len), "_bleu_ref_len": int(score.ref_len)}
+    for n in range(BLEU_ORDER):
+        stats[f"_bleu_counts_{n}"] = int(score.counts[n])
+        stats[f"_bleu_totals_{n}"] = int(score.totals[n])
+    return stats
+
+
+def bleu_from_statistics(stats: Mapping[str, float]) -> BLEUScore:
+    """sacreBLEU's BLEUScore (.score, .precisions, .bp, ...) from summed statistics (floats allowed:
+    an all-reduce may have carried them); the default BLEU's smoothing (exp), order 4."""
+    value = {key: int(round(float(stats.get(key, 0)))) for key in BLEU_STAT_KEYS}
+    return BLEU.compute_bleu(
+        correct=[value[f"_bleu_counts_{n}"] for n in range(BLEU_ORDER)],
+        total=[value[f"_bleu_totals_{n}"] for n in range(BLEU_ORDER)],
+        sys_len=value["_bleu_sys_len"],
+        ref_len=value["_bleu_ref_len"],
+        smooth_method="exp",
+        max_ngram_order=BLEU_ORDER,
+    )
