@@ -86,9 +86,19 @@ def config_to_dict(config: Any) -> dict:
 
 
 def config_from_dict(config_cls: type, values: dict) -> Any:
-    """Rebuild a config dataclass, ignoring unknown keys (forward compatibility)."""
-    names = {f.name for f in dataclasses.fields(config_cls)}
-    return config_cls(**{k: v for k, v in values.items() if k in names})
+    """Rebuild a config dataclass (and those nested in it), ignoring unknown keys (forward compatibility)."""
+    import typing
+
+    hints = typing.get_type_hints(config_cls)
+    kwargs = {}
+    for f in dataclasses.fields(config_cls):
+        if f.name not in values:
+            continue
+        value = values[f.name]
+        if dataclasses.is_dataclass(hints.get(f.name)) and isinstance(value, dict):
+            value = config_from_dict(hints[f.name], value)
+        kwargs[f.name] = value
+    return config_cls(**kwargs)
 
 
 ARCHITECTURES = Registry("architecture")

@@ -10,17 +10,26 @@ from tests.helpers.cli import nmt
 WORDS = ["ein", "Hund", "läuft", "schnell", "die", "Katze", "schläft", "a", "dog", "runs", "fast", "cat", "sleeps"]
 
 
-def tiny_checkpoint(root: Path) -> Path:
-    """Moses tokenization + BPE recorded in the checkpoint, so translate runs the full text pipeline."""
+def tiny_data(root: Path) -> Path:
+    """The raw text and preprocessed directory root/bin the tiny checkpoints are trained on."""
     rng = random.Random(0)
     for split, n in (("train", 120), ("valid", 8)):
         lines = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(2, 7))) + " ." for _ in range(n)]
         for lang in ("de", "en"):
             (root / f"{split}.{lang}").write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    result = nmt(
+        "preprocess", "-s", "de", "-t", "en", "--trainpref", str(root / "train"), "--validpref",
+        str(root / "valid"), "--destdir", str(root / "bin"), "--bpe-merges", "30", "--joined-dictionary",
+        "--workers", "1", "--quiet", threads=1,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return root / "bin"
+
+
+def tiny_checkpoint(root: Path) -> Path:
+    """Moses tokenization + BPE recorded in the checkpoint, so translate runs the full text pipeline."""
+    tiny_data(root)
     steps = [
-        ["preprocess", "-s", "de", "-t", "en", "--trainpref", str(root / "train"), "--validpref",
-         str(root / "valid"), "--destdir", str(root / "bin"), "--bpe-merges", "30", "--joined-dictionary",
-         "--workers", "1", "--quiet"],
         ["train", str(root / "bin"), "--arch", "transformer_tiny", "--encoder-layers", "1", "--decoder-layers", "1",
          "--max-update", "2", "--save-dir", str(root / "ckpt"), "--log-format", "simple", "--threads", "1"],
     ]  # fmt: skip

@@ -42,14 +42,14 @@ def _run(data, save_dir, per_epoch: bool) -> TrainingRun:
 
 def _words(run: TrainingRun, rows) -> list[tuple[str, str]]:
     """(source, target) of each row with the BPE undone: every segmentation reads as the same words."""
-    data, d = run.train_data, run.task.src_dict
+    data, d = run.task.load_split("train"), run.task.src_dict
     return [(d.string(data.src[i]).replace("@@ ", ""), d.string(data.tgt[i]).replace("@@ ", "")) for i in rows]
 
 
 def test_each_epoch_trains_on_the_next_copy_and_nothing_else(tiny_corpus, tmp_path):
     data = _preprocess(tiny_corpus, tmp_path / "bin", bpe_dropout=0.3, bpe_dropout_copies=COPIES)
     run = _run(data, tmp_path / "ckpt", per_epoch=True)
-    assert len(run.train_data) == CORPUS * (COPIES + 1)
+    assert len(run.task.load_split("train")) == CORPUS * (COPIES + 1)
     corpus = _words(run, range(CORPUS))
     orders = {}
     for epoch, copy in zip(range(1, 6), (1, 2, 3, 1, 2), strict=True):
@@ -60,7 +60,7 @@ def test_each_epoch_trains_on_the_next_copy_and_nothing_else(tiny_corpus, tmp_pa
         orders[epoch] = rows.tolist()
     assert orders[1] != orders[4]  # a copy seen again comes in another batch order
     segmentations = [
-        [run.task.src_dict.string(run.train_data.src[i]) for i in range(c * CORPUS, (c + 1) * CORPUS)]
+        [run.task.src_dict.string(run.task.load_split("train").src[i]) for i in range(c * CORPUS, (c + 1) * CORPUS)]
         for c in range(COPIES + 1)
     ]
     assert len({tuple(s) for s in segmentations}) == COPIES + 1  # each copy is a different segmentation
@@ -72,11 +72,11 @@ def test_each_epoch_trains_on_the_next_copy_and_nothing_else(tiny_corpus, tmp_pa
 def test_per_epoch_dropout_refuses_data_it_cannot_split(tiny_corpus, tmp_path):
     plain = _preprocess(tiny_corpus, tmp_path / "plain")
     with pytest.raises(UserError, match="needs data made with nmt preprocess --bpe-dropout"):
-        _run(plain, tmp_path / "c1", per_epoch=True).task.epoch_rows(1, CORPUS)
+        _run(plain, tmp_path / "c1", per_epoch=True).task.describe_training()
     dropped = _preprocess(tiny_corpus, tmp_path / "dropped", bpe_dropout=0.1, bpe_dropout_copies=2)
     meta_path = dropped / "preprocess.json"
     meta = json.loads(meta_path.read_text())
     meta["config"]["bpe_dropout_copies"] = 7  # the record no longer matches the split's length
     meta_path.write_text(json.dumps(meta))
     with pytest.raises(UserError, match="not a multiple of the 8 segmentations"):
-        _run(dropped, tmp_path / "c2", per_epoch=True).task.epoch_rows(1, CORPUS * 3)
+        _run(dropped, tmp_path / "c2", per_epoch=True).task.describe_training()

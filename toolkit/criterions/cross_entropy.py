@@ -28,7 +28,7 @@ class _ProjectionCriterion:
 
     def forward(self, model, batch: Batch) -> tuple[torch.Tensor, int, dict]:
         """Returns the sum-reduced loss, the number of target tokens it sums over, and log values."""
-        features, _ = model(batch.src_tokens, batch.src_lengths, batch.prev_output_tokens)
+        features, _ = model(batch.src_tokens, batch.src_lengths, batch.prev_output_tokens, **language_arguments(batch))
         keep = batch.target.ne(model.pad_index)
         loss, nll = projection_loss(
             features[keep], model.output_weight, model.output_bias, batch.target[keep], self.epsilon
@@ -47,6 +47,16 @@ class _ProjectionCriterion:
         )
 
     __call__ = forward
+
+    @staticmethod
+    def reduce_logs(logs: list[dict]) -> dict:
+        return summarize(logs)
+
+
+def language_arguments(batch: Batch) -> dict:
+    """The per-sentence language ids a task put on the batch, as model keywords (none: a plain call)."""
+    languages = {"src_lang": batch.src_lang, "tgt_lang": batch.tgt_lang}
+    return {name: ids for name, ids in languages.items() if ids is not None}
 
 
 @CRITERIONS.register("cross_entropy", config=CrossEntropyConfig)

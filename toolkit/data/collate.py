@@ -14,6 +14,9 @@ class Batch:
 
     src_tokens (B, S) right-padded, each row ending with EOS; prev_output_tokens (B, T)
     is the target shifted right with EOS in front (teacher forcing); target (B, T).
+    src_lang and tgt_lang, when a task sets them, are per-sentence language ids (B,) that
+    models with language embeddings read (the source language for the encoder, the target
+    language for the decoder); the others ignore them.
     """
 
     ids: torch.Tensor
@@ -23,6 +26,8 @@ class Batch:
     target: torch.Tensor | None
     ntokens: int
     nsentences: int
+    src_lang: torch.Tensor | None = None
+    tgt_lang: torch.Tensor | None = None
 
     def to(self, device: torch.device | str) -> Batch:
         def move(t: torch.Tensor | None) -> torch.Tensor | None:
@@ -36,6 +41,8 @@ class Batch:
             move(self.target),
             self.ntokens,
             self.nsentences,
+            move(self.src_lang),
+            move(self.tgt_lang),
         )
 
 

@@ -109,3 +109,27 @@ def load_text_processors(destdir: str | os.PathLike) -> dict[str, TextProcessor]
                 raise UserError(f"{destdir / codes_file}: unreadable BPE codes ({error})") from None
         processors[language] = TextProcessor.from_state(state)
     return processors
+
+
+def recorded_text_processors(destdir: str | os.PathLike, languages: list[str]) -> dict[str, dict] | None:
+    """The states of `languages`' processors for a checkpoint; None if preprocessing was not recorded.
+
+    A data directory made without nmt preprocess (no preprocess.json, or one without
+    text_processors) has nothing to record; one that recorded preprocessing that cannot be
+    read fails loudly, so a checkpoint never silently loses its tokenizer and BPE.
+    """
+    destdir = Path(destdir)
+    meta_path = destdir / "preprocess.json"
+    if not meta_path.is_file():
+        return None
+    try:
+        recorded = json.loads(meta_path.read_text(encoding="utf-8")).get("text_processors")
+    except (OSError, ValueError) as error:
+        raise UserError(f"{meta_path}: unreadable ({error})") from None
+    if not recorded:
+        return None
+    processors = load_text_processors(destdir)
+    missing = [lang for lang in languages if lang not in processors]
+    if missing:
+        raise UserError(f"{meta_path}: no text processing recorded for {', '.join(missing)}")
+    return {lang: processors[lang].to_state() for lang in languages}

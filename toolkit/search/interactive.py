@@ -29,6 +29,8 @@ from toolkit.search.loading import InferenceModels, load_models, pick_device
 from toolkit.search.output import Postprocessor
 from toolkit.search.subset import generation_batches
 
+OUTPUT_FORMATS = ("detok", "tokenized", "bpe")
+
 
 @dataclass(kw_only=True)
 class TranslateConfig:
@@ -48,8 +50,18 @@ class TranslateConfig:
     remove_bpe: str | None = option(
         "@@ ", "BPE marker to remove when no detokenizer is stored; bare --remove-bpe means '@@ '", const="@@ "
     )
-    source_lang: str = option("", "source language; must be the checkpoint's (default: the checkpoint's)", short="-s")
-    target_lang: str = option("", "target language; must be the checkpoint's (default: the checkpoint's)", short="-t")
+    source_lang: str = option(
+        "", "source language, one the checkpoint translates from (default: the trained direction's)", short="-s"
+    )
+    target_lang: str = option(
+        "", "target language, one the checkpoint translates into (default: the trained direction's)", short="-t"
+    )
+    output_format: str = option(
+        "detok",
+        "detok: detokenized text; tokenized: BPE removed, still tokenized; bpe: the model's subword units "
+        "as they are (to binarize back-translations without a lossy detokenize/retokenize round trip)",
+        choices=OUTPUT_FORMATS,
+    )
     tokenizer: str | None = option(
         None,
         "tokenizer for the input and detokenizer for the output (default: the checkpoint's)",
@@ -76,14 +88,6 @@ class TranslateConfig:
             raise UserError("--bpe-codes contradicts --bpe none")
         self.remove_bpe = bpe_marker(self.remove_bpe)
         self.search.validate()
-
-
-def check_languages(cfg: TranslateConfig, models: InferenceModels) -> None:
-    """--source-lang/--target-lang must name the checkpoint's direction (one direction per checkpoint)."""
-    src, tgt = models.langs()
-    for flag, asked, recorded in (("--source-lang", cfg.source_lang, src), ("--target-lang", cfg.target_lang, tgt)):
-        if asked and recorded and asked != recorded:
-            raise UserError(f"{flag} {asked}: {models.paths[0]} translates {src} -> {tgt}")
 
 
 def check_data_dictionaries(data: str, models: InferenceModels) -> None:
@@ -151,8 +155,7 @@ class Translator:
         torch.manual_seed(cfg.seed)
         self.cfg = cfg
         self.device = pick_device(cfg.cpu)
-        self.models: InferenceModels = load_models(cfg.path, self.device)
-        check_languages(cfg, self.models)
+        self.models: InferenceModels = load_models(cfg.path, self.device, cfg.source_lang, cfg.target_lang)
         if cfg.data:
             check_data_dictionaries(cfg.data, self.models)
         self.src_processor, tgt_processor = text_processors(cfg, self.models)
@@ -191,11 +194,19 @@ class Translator:
             batch = collate([todo[r][0] for r in batch_rows], [todo[r][1] for r in batch_rows], None, pad, eos).to(
                 self.device
             )
-            for line_id, hypos in zip(
-                batch.ids.tolist(), self.generator.generate(batch.src_tokens, batch.src_lengths), strict=True
-            ):
-                outputs[line_id] = self.post.detokenize(hypos[0].tokens) if hypos else ""
+            constraints = self.models.search_arguments(len(batch_rows))
+            results = self.generator.generate(batch.src_tokens, batch.src_lengths, **constraints)
+            for line_id, hypos in zip(batch.ids.tolist(), results, strict=True):
+                outputs[line_id] = self.render(hypos[0].tokens) if hypos else ""
         return outputs
+
+    def render(self, ids: torch.Tensor) -> str:
+        """One hypothesis as --output-format asks."""
+        if self.cfg.output_format == "bpe":
+            return self.models.tgt_dict.string(ids.tolist())
+        if self.cfg.output_format == "tokenized":
+            return self.models.tgt_dict.string(ids.tolist(), bpe_symbol=self.cfg.remove_bpe or "@@ ")
+        return self.post.detokenize(ids)
 
 
 def translate_stream(cfg: TranslateConfig, lines: Iterable[str], out: IO[str]) -> int:

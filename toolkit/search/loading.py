@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ from toolkit.train.checkpoint import load_model_for_inference
 
 @dataclass
 class InferenceModels:
-    """Models sharing one pair of dictionaries, with the preprocessing of the first checkpoint."""
+    """Models of one direction sharing one pair of dictionaries, with the first checkpoint's preprocessing."""
 
     models: list[Any]
     paths: list[Path]
@@ -23,11 +23,32 @@ class InferenceModels:
     config: dict
     text_processors: dict | None
     device: torch.device
+    src_lang: str = ""
+    tgt_lang: str = ""
+    languages: dict = field(default_factory=dict)
 
     def langs(self) -> tuple[str, str]:
-        """(source, target) language codes recorded at training time, or empty strings."""
-        params = (self.config.get("task") or {}).get("params") or {}
-        return params.get("source_lang", "") or "", params.get("target_lang", "") or ""
+        """(source, target) languages of the direction being translated."""
+        return self.src_lang, self.tgt_lang
+
+    def search_arguments(self, batch_size: int) -> dict:
+        """The per-sentence search inputs this direction needs (language ids, a decoder start token).
+
+        A checkpoint that records `ids` gives the models its languages' ids; one that records a
+        `decoder_start` symbol for the target language starts every hypothesis with it.
+        """
+        arguments = {}
+        ids = self.languages.get("ids") or {}
+        for name, lang in (("src_lang", self.src_lang), ("tgt_lang", self.tgt_lang)):
+            if lang in ids:
+                arguments[name] = torch.full((batch_size,), int(ids[lang]), dtype=torch.long, device=self.device)
+        start = (self.languages.get("decoder_start") or {}).get(self.tgt_lang)
+        if start:
+            index = self.tgt_dict.index(start)
+            if index == self.tgt_dict.unk_index:
+                raise UserError(f"{self.paths[0]}: decoder start symbol {start} is not in the target dictionary")
+            arguments["bos_tokens"] = torch.full((batch_size,), index, dtype=torch.long, device=self.device)
+        return arguments
 
 
 def pick_device(cpu: bool = False) -> torch.device:
@@ -41,13 +62,28 @@ def split_paths(spec: str) -> list[Path]:
     return paths
 
 
-def load_models(spec: str, device: torch.device) -> InferenceModels:
-    """Load every checkpoint of `spec` (colon-separated) and check they share dictionaries."""
+def load_models(spec: str, device: torch.device, source_lang: str = "", target_lang: str = "") -> InferenceModels:
+    """Load every checkpoint of `spec` (colon-separated) for one direction; they must share dictionaries.
+
+    The direction is the first checkpoint's trained one unless --source-lang/--target-lang
+    choose another it records; the other checkpoints must translate that direction too.
+    """
     paths = split_paths(spec)
-    loaded = [load_model_for_inference(p) for p in paths]
-    first = loaded[0]
+    first = load_model_for_inference(paths[0], source_lang, target_lang)
+    loaded = [first] + [load_model_for_inference(p, first.src_lang, first.tgt_lang) for p in paths[1:]]
     for other in loaded[1:]:
         if other.src_dict != first.src_dict or other.tgt_dict != first.tgt_dict:
             raise UserError(f"cannot ensemble {other.path} with {first.path}: their dictionaries differ")
     models = [item.model.to(device).eval() for item in loaded]
-    return InferenceModels(models, paths, first.src_dict, first.tgt_dict, first.config, first.text_processors, device)
+    return InferenceModels(
+        models,
+        paths,
+        first.src_dict,
+        first.tgt_dict,
+        first.config,
+        first.text_processors,
+        device,
+        first.src_lang,
+        first.tgt_lang,
+        first.languages,
+    )

@@ -38,6 +38,11 @@ class GenerateConfig:
     path: str = option(help="checkpoint file; several separated by ':' form an ensemble", metavar="FILE")
     search: SearchConfig = field(default_factory=SearchConfig)
     gen_subset: str = option("test", "split to translate: test, valid, test1, ...")
+    source_only: bool = option(
+        False,
+        "translate only the source text of the split: its monolingual split SPLIT.SRC-None.SRC when there "
+        "is one, else the source side of the parallel split (no references, no BLEU)",
+    )
     batch_size: int | None = option(None, "maximum sentences per batch", aliases=("--max-sentences",))
     max_tokens: int | None = option(12000, "maximum padded source tokens per batch")
     remove_bpe: str | None = option(
@@ -70,6 +75,8 @@ class GenerateConfig:
             raise UserError(f"--batch-size must be at least 1 (got {self.batch_size})")
         if self.max_tokens is not None and self.max_tokens < 1:
             raise UserError(f"--max-tokens must be at least 1 (got {self.max_tokens})")
+        if self.score_reference and self.source_only:
+            raise UserError("--score-reference scores references; --source-only has none")
         self.remove_bpe = bpe_marker(self.remove_bpe)
         self.search.validate()
 
@@ -93,37 +100,31 @@ def generation_batches(src_sizes: np.ndarray, max_tokens: int | None, batch_size
 
 
 def _load_task(cfg: GenerateConfig, models: InferenceModels):
-    from toolkit.tasks.translation import TranslationConfig, TranslationTask
+    """The checkpoint's task over cfg.data, for the direction being translated; its dictionaries must match."""
+    from toolkit.tasks import inference_task
 
-    src, tgt = models.langs()
-    task = TranslationTask(
-        TranslationConfig(data=cfg.data, source_lang=cfg.source_lang or src, target_lang=cfg.target_lang or tgt)
-    )
-    for side, ours, theirs, lang in (
-        ("source", models.src_dict, task.src_dict, task.src_lang),
-        ("target", models.tgt_dict, task.tgt_dict, task.tgt_lang),
-    ):
+    task = inference_task(models.config, cfg.data, models.src_lang, models.tgt_lang)
+    sides = (("source", models.src_dict, models.src_lang), ("target", models.tgt_dict, models.tgt_lang))
+    for side, ours, lang in sides:
+        theirs = task.dictionary(lang)
         if ours != theirs:
             raise UserError(
                 f"the {side} dictionary of {models.paths[0]} ({len(ours)} symbols) differs from "
-                f"{task.data_dir}/dict.{lang}.txt ({len(theirs)} symbols): was the model trained on this data?"
+                f"{cfg.data}/dict.{lang}.txt ({len(theirs)} symbols): was the model trained on this data?"
             )
     return task
 
 
 def _target_processor(cfg: GenerateConfig, models: InferenceModels, task):
     """The checkpoint's (or the data's) target processor; --tokenizer changes its detokenizer, with a note."""
-    from toolkit.data.text_processor import TextProcessor, TextProcessorConfig, load_text_processors
+    from toolkit.data.text_processor import TextProcessor, TextProcessorConfig
 
     processor = (models.text_processors or {}).get("tgt")
     if processor is None:
-        try:
-            processor = load_text_processors(task.data_dir).get(task.tgt_lang)
-        except (UserError, OSError, KeyError):
-            processor = None
+        processor = task.text_processor(models.tgt_lang)
     if cfg.tokenizer is None:
         return processor
-    base = processor.config if processor is not None else TextProcessorConfig(task.tgt_lang, tokenize="none")
+    base = processor.config if processor is not None else TextProcessorConfig(models.tgt_lang, tokenize="none")
     if base.tokenize == cfg.tokenizer:
         return processor
     note(
@@ -162,11 +163,13 @@ def generate_subset(cfg: GenerateConfig, out: IO[str] | None = None) -> dict:
             raise UserError(f"--plot-attention {cfg.plot_attention}: {error.strerror}") from None
     torch.manual_seed(cfg.seed)
     device = pick_device(cfg.cpu)
-    models = load_models(cfg.path, device)
+    models = load_models(cfg.path, device, cfg.source_lang, cfg.target_lang)
     task = _load_task(cfg, models)
-    dataset = task.load_split(cfg.gen_subset)
+    dataset = task.load_split(cfg.gen_subset, source_only=cfg.source_only)
     if len(dataset) == 0:
         raise UserError(f"{cfg.data}: split {cfg.gen_subset!r} is empty")
+    if cfg.score_reference and dataset.tgt is None:
+        raise UserError(f"--score-reference: split {cfg.gen_subset!r} of {cfg.data} has no references")
     max_src = min(m.max_positions()[0] for m in models.models)
     too_long = np.nonzero(dataset.src_sizes > max_src)[0]
     if len(too_long):
@@ -197,14 +200,20 @@ def generate_subset(cfg: GenerateConfig, out: IO[str] | None = None) -> dict:
         bar = progress.add_task("generate", total=len(dataset))
         for indices in batches:
             batch = dataset.batch(indices).to(device)
+            constraints = models.search_arguments(len(indices))
             if cfg.score_reference:
                 with generator._autocast(device):
                     scored = score_targets(
-                        models.models, batch.src_tokens, batch.src_lengths, batch.target, cfg.search.lenpen
+                        models.models,
+                        batch.src_tokens,
+                        batch.src_lengths,
+                        batch.target,
+                        cfg.search.lenpen,
+                        **constraints,
                     )
                 results = [[h] for h in scored]
             else:
-                results = generator.generate(batch.src_tokens, batch.src_lengths)
+                results = generator.generate(batch.src_tokens, batch.src_lengths, **constraints)
             for row, sid in enumerate(batch.ids.tolist()):
                 src = batch.src_tokens[row, : int(batch.src_lengths[row])].cpu()
                 ref = (

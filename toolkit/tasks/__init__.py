@@ -1,1 +1,23 @@
+"""Tasks: what is trained on and how (the seam is toolkit/tasks/base.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+
 from toolkit.tasks import translation  # noqa: F401  (registers the task)
+
+
+def inference_task(config: dict, data: str, source_lang: str, target_lang: str):
+    """The checkpoint's task over DATA for one direction, as generate and translate use it.
+
+    A task this process does not know (a `--user-dir` one) reads its data as `translation` does.
+    """
+    from toolkit.registry import TASKS, config_from_dict
+
+    recorded = config.get("task") or {}
+    name = recorded.get("name", "translation")
+    entry = TASKS.entries.get(name) or TASKS.entries["translation"]
+    params = config_from_dict(entry.config_cls, recorded.get("params") or {}) if name in TASKS.entries else None
+    params = params or entry.config_cls()
+    params = dataclasses.replace(params, data=data, source_lang=source_lang, target_lang=target_lang)
+    return entry.cls(params)

@@ -4,8 +4,12 @@ A checkpoint is plain data (dicts, lists, numbers, strings, tensors) so that
 `torch.load(..., weights_only=True)` can read it; nothing is unpickled.
 
     {format_version, nmt_version, config: {model, criterion, optimizer, lr_scheduler, train, task},
-     dictionaries: {src, tgt}, text_processors: {src, tgt} | None,
+     languages: {source, target, directions: [[src, tgt], ...], ids?, decoder_start?},
+     dictionaries: {LANG: ...}, text_processors: {LANG: ...} | None,
      model, optimizer, lr_scheduler, trainer_state}
+
+Format 1 (before the task seam) keyed dictionaries and processors by side ({src, tgt})
+and named the languages only in config.task.params; it still loads (`languages_of`).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from toolkit import __version__
 from toolkit.errors import UserError
 from toolkit.fileio import atomic_path
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 def save_checkpoint(state: dict, path: str | os.PathLike) -> None:
@@ -55,27 +59,66 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     return state
 
 
+def languages_of(state: dict) -> tuple[dict, dict, dict]:
+    """(languages, dictionaries by language, text processor states by language) of a checkpoint."""
+    processors = state.get("text_processors") or {}
+    if "languages" in state:
+        return state["languages"], state["dictionaries"], processors
+    # Format 1: sides src/tgt; the languages were recorded in the task's config.
+    params = (state["config"].get("task") or {}).get("params") or {}
+    src, tgt = params.get("source_lang") or "src", params.get("target_lang") or "tgt"
+    if src == tgt:
+        src, tgt = "src", "tgt"
+    rename = {"src": src, "tgt": tgt}
+    languages = {"source": src, "target": tgt, "directions": [[src, tgt]]}
+    dictionaries = {rename[side]: d for side, d in state["dictionaries"].items()}
+    return languages, dictionaries, {rename[side]: p for side, p in processors.items()}
+
+
+def choose_direction(path: Path, languages: dict, source: str = "", target: str = "") -> tuple[str, str]:
+    """The direction --source-lang/--target-lang ask for among the checkpoint's; the trained one by default."""
+    directions = [tuple(d) for d in languages.get("directions") or [[languages["source"], languages["target"]]]]
+    default = (languages["source"], languages["target"])
+    if not source and not target:
+        return default
+    matching = [d for d in directions if (not source or d[0] == source) and (not target or d[1] == target)]
+    if default in matching:
+        return default
+    if len(matching) >= 1:
+        return matching[0]
+    known = ", ".join(f"{a} -> {b}" for a, b in directions)
+    flags = (source and f"--source-lang {source}", target and f"--target-lang {target}")
+    asked = " ".join(flag for flag in flags if flag)
+    raise UserError(f"{asked}: {path} translates {known}")
+
+
 @dataclass
 class LoadedModel:
-    """Everything inference needs, rebuilt from one checkpoint file."""
+    """Everything inference needs for one direction, rebuilt from one checkpoint file."""
 
     path: Path
     model: Any
+    src_lang: str
+    tgt_lang: str
     src_dict: Any
     tgt_dict: Any
     config: dict
-    text_processors: dict | None
+    text_processors: dict | None  # {"src": TextProcessor, "tgt": TextProcessor} of this direction
+    languages: dict  # all the checkpoint records (directions, ids, decoder_start)
 
 
-def load_model_for_inference(path: str | os.PathLike) -> LoadedModel:
-    """Rebuild model, dictionaries and preprocessing from a checkpoint alone."""
+def load_model_for_inference(path: str | os.PathLike, source_lang: str = "", target_lang: str = "") -> LoadedModel:
+    """Rebuild model, dictionaries and preprocessing of one direction from a checkpoint alone."""
     from toolkit.data.dictionary import Dictionary
     from toolkit.models import build_model
 
+    path = Path(path)
     state = load_checkpoint(path)
     try:
-        src_dict = Dictionary.from_state(state["dictionaries"]["src"])
-        tgt_dict = Dictionary.from_state(state["dictionaries"]["tgt"])
+        languages, dictionaries, processor_states = languages_of(state)
+        src, tgt = choose_direction(path, languages, source_lang, target_lang)
+        src_dict = Dictionary.from_state(dictionaries[src])
+        tgt_dict = Dictionary.from_state(dictionaries[tgt])
         model = build_model(
             state["config"]["model"], len(src_dict), len(tgt_dict), tgt_dict.pad_index, tgt_dict.eos_index
         )
@@ -87,8 +130,12 @@ def load_model_for_inference(path: str | os.PathLike) -> LoadedModel:
         raise UserError(f"{path}: incompatible checkpoint ({reason[:200]})") from None
     model.eval()
     processors = None
-    if state.get("text_processors"):
+    if processor_states:
         from toolkit.data.text_processor import TextProcessor
 
-        processors = {side: TextProcessor.from_state(s) for side, s in state["text_processors"].items()}
-    return LoadedModel(Path(path), model, src_dict, tgt_dict, state["config"], processors)
+        processors = {
+            side: TextProcessor.from_state(processor_states[lang])
+            for side, lang in (("src", src), ("tgt", tgt))
+            if lang in processor_states
+        }
+    return LoadedModel(path, model, src, tgt, src_dict, tgt_dict, state["config"], processors, languages)

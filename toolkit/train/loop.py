@@ -16,11 +16,10 @@ from pathlib import Path
 
 import torch
 
-from toolkit.criterions.cross_entropy import summarize
-from toolkit.data.batching import plan_batches
 from toolkit.errors import UserError
 from toolkit.fileio import atomic_path
 from toolkit.hardware import usable_bf16
+from toolkit.tasks.base import Batching
 from toolkit.train import distributed, retention
 from toolkit.train.checkpoint import load_checkpoint, save_checkpoint
 from toolkit.train.memory import release_free_memory
@@ -72,16 +71,6 @@ class _StopFlag:
             signal.signal(sig, handler)
 
 
-def _text_processors(task) -> dict | None:
-    try:
-        from toolkit.data.text_processor import load_text_processors
-
-        processors = load_text_processors(task.data_dir)
-        return {"src": processors[task.src_lang].to_state(), "tgt": processors[task.tgt_lang].to_state()}
-    except (UserError, KeyError, OSError):  # a data dir without recorded preprocessing still trains
-        return None
-
-
 class TrainingRun:
     def __init__(self, setup: TrainingSetup) -> None:
         cfg = setup.train
@@ -117,8 +106,12 @@ class TrainingRun:
         self.task, self.model, self.criterion, self.optimizer, self.scheduler = build_components(setup, self.device)
         # Every rank builds the same initial model from the seed; DDP also broadcasts rank 0's.
         parallel_model = distributed.DataParallelModel(self.model, self.device) if self.dist.enabled else None
-        # Record the languages the task inferred, so the checkpoint alone names them.
-        setup.task.source_lang, setup.task.target_lang = self.task.src_lang, self.task.tgt_lang
+        metrics = self.task.valid_metrics()
+        if cfg.best_checkpoint_metric not in metrics:
+            raise UserError(
+                f"--best-checkpoint-metric {cfg.best_checkpoint_metric}: validation reports "
+                f"{', '.join(metrics)}" + (" (bleu needs --eval-bleu)" if cfg.best_checkpoint_metric == "bleu" else "")
+            )
         self.trainer = Trainer(
             self.model,
             self.criterion,
@@ -131,17 +124,14 @@ class TrainingRun:
             cfg.max_nonfinite,
             self.dist,
             parallel_model,
+            self.task,
         )
-        self.train_data = self.task.load_split(self.setup.task.train_subset)
-        self.valid_data = self.task.load_split(self.setup.task.valid_subset)
+        self.batching = Batching(cfg.max_tokens, cfg.max_sentences, self.model.max_positions(), cfg.seed)
         self.save_dir = Path(cfg.save_dir)
         self.save_dir.mkdir(parents=True, exist_ok=True)
         self.position = Position()
-        self.static_state = {
-            "config": setup.to_dict(),
-            "dictionaries": {"src": self.task.src_dict.to_state(), "tgt": self.task.tgt_dict.to_state()},
-            "text_processors": _text_processors(self.task),
-        }
+        # What the checkpoint needs to translate (languages, dictionaries, preprocessing), from the task.
+        self.static_state = {"config": setup.to_dict(), **self.task.checkpoint_data().to_state()}
 
     # --- checkpoints -----------------------------------------------------------------
     def _state(self) -> dict:
@@ -161,6 +151,7 @@ class TrainingRun:
                 "bad_validations": p.bad_validations,
                 "train_seconds": p.train_seconds,
                 "trainer": self.trainer.state_dict(),
+                "task": self.task.state_dict(),
                 "rng": rng,
             },
         )
@@ -211,6 +202,7 @@ class TrainingRun:
             ) from None
         ts = state["trainer_state"]
         self.trainer.load_state_dict(ts["trainer"])
+        self.task.load_state_dict(ts.get("task") or {})
         self.position = Position(
             ts["epoch"], ts["batch_in_epoch"], ts["best"], ts["bad_validations"], ts["train_seconds"]
         )
@@ -253,16 +245,12 @@ class TrainingRun:
 
     # --- validation ------------------------------------------------------------------
     def validate(self, epoch: int | None = None) -> tuple[dict, bool]:
-        plan = plan_batches(
-            self.valid_data.src_sizes,
-            self.valid_data.tgt_sizes,
-            self.cfg.max_tokens,
-            self.cfg.max_sentences,
-            self.model.max_positions(),
-            shuffle=False,
-        )
+        plan = self.task.valid_plan(self.batching)
         mine = plan.batches[self.dist.rank :: self.dist.world_size]
-        stats = summarize(self.trainer.valid_logs([self.valid_data.batch(b) for b in mine]))
+        logs = self.trainer.valid_logs([self.task.batch(ref, train=False) for ref in mine])
+        stats = self.task.reduce_logs(logs, self.criterion)
+        for line in stats.pop("messages", []):
+            self.reporter.message(line)
         value = stats[self.cfg.best_checkpoint_metric]
         improved = retention.is_better(value, self.position.best, self.cfg.maximize_best_checkpoint_metric)
         if improved:
@@ -274,9 +262,7 @@ class TrainingRun:
                 "type": "valid",
                 "epoch": epoch or self.position.epoch,
                 "update": self.trainer.num_updates,
-                "loss": stats["loss"],
-                "nll_loss": stats["nll_loss"],
-                "ppl": stats["ppl"],
+                **_figures(stats),
                 "best_" + self.cfg.best_checkpoint_metric: self.position.best,
             }
         )
@@ -304,24 +290,8 @@ class TrainingRun:
         self.position.train_seconds += now - self._clock
         self._clock = now
 
-    def _epoch_rows(self, epoch: int) -> slice:
-        # A task may train on part of its split per epoch (per-epoch BPE-dropout); a user's
-        # task without that notion trains on all of it.
-        rows = getattr(self.task, "epoch_rows", None)
-        return rows(epoch, len(self.train_data)) if rows else slice(0, len(self.train_data))
-
-    def _epoch_plan(self, epoch: int):
-        rows = self._epoch_rows(epoch)
-        tgt_sizes = self.train_data.tgt_sizes
-        plan = plan_batches(
-            self.train_data.src_sizes[rows],
-            None if tgt_sizes is None else tgt_sizes[rows],
-            self.cfg.max_tokens,
-            self.cfg.max_sentences,
-            self.model.max_positions(),
-            seed=self.cfg.seed,
-            epoch=epoch,
-        )
+    def _epoch_plan(self, epoch: int) -> list:
+        plan = self.task.epoch_plan(epoch, self.batching)
         if not plan.batches:
             raise UserError(
                 f"no training sentence fits --max-tokens {self.cfg.max_tokens} "
@@ -333,7 +303,7 @@ class TrainingRun:
                 f"warning: skipping {plan.skipped} training sentences longer than "
                 f"--max-tokens {self.cfg.max_tokens} or the model's maximum positions"
             )
-        return [batch + rows.start for batch in plan.batches] if rows.start else plan.batches
+        return plan.batches
 
     def run(self) -> TrainSummary:
         cfg = self.cfg
@@ -341,13 +311,10 @@ class TrainingRun:
         self._clock = time.perf_counter()
         self._warned_skips = False
         params = sum(p.numel() for p in self.model.parameters())
-        rows = self._epoch_rows(self.position.epoch)  # also checks, before any work, that the split fits
-        per_epoch = rows.stop - rows.start
-        per_epoch_note = f" ({per_epoch} an epoch)" if per_epoch != len(self.train_data) else ""
+        data = self.task.describe_training()  # also checks, before any work, that the data is there
         self.reporter.message(
             f"model {cfg.arch}: {params:,} parameters; training on {self.device}"
-            f"{' (bf16)' if cfg.bf16 else ' (fp16)' if cfg.fp16 else ''}; "
-            f"{len(self.train_data)} training sentences{per_epoch_note}"
+            f"{' (bf16)' if cfg.bf16 else ' (fp16)' if cfg.fp16 else ''}; {data}"
         )
         stopped_by = "max_epoch"
         with _StopFlag() as stop:
@@ -386,7 +353,7 @@ class TrainingRun:
                 return self._finish_midway(reason)
             group = batches[p.batch_in_epoch : p.batch_in_epoch + per_update]
             mine = self.dist.my_batches(group, cfg.update_freq)
-            result = self.trainer.train_step([self.train_data.batch(b) for b in mine])
+            result = self.trainer.train_step([self.task.batch(ref, train=True) for ref in mine])
             p.batch_in_epoch += len(group)
             if result.skipped:
                 self.reporter.message(
@@ -413,16 +380,15 @@ class TrainingRun:
         return "end_of_epoch"
 
     def _log_update(self, result, seconds: float) -> None:
-        stats = summarize(result.logs)
+        stats = self.task.reduce_logs(result.logs, self.criterion)
+        stats.pop("messages", None)
         seconds = max(seconds, 1e-9)
         self.reporter.update(
             {
                 "type": "train",
                 "epoch": self.position.epoch,
                 "update": self.trainer.num_updates,
-                "loss": stats["loss"],
-                "nll_loss": stats["nll_loss"],
-                "ppl": stats["ppl"],
+                **_figures(stats),
                 "wps": stats["ntokens"] / seconds,
                 "ups": 1.0 / seconds,
                 "lr": self.scheduler.lr,
@@ -440,6 +406,13 @@ class TrainingRun:
         if reason == "interrupted":
             self.reporter.message("interrupted: saved checkpoint_last.pt; rerun the same command to resume")
         return reason
+
+
+def _figures(stats: dict) -> dict:
+    """What a log line shows of the task's reduced figures: loss, nll_loss, ppl first, then its own."""
+    first = {key: stats[key] for key in ("loss", "nll_loss", "ppl") if key in stats}
+    rest = {key: value for key, value in stats.items() if key not in first and key != "ntokens"}
+    return {**first, **rest}
 
 
 def train(setup: TrainingSetup) -> TrainSummary:

@@ -76,15 +76,8 @@ def build_components(setup: TrainingSetup, device: torch.device):
     """Task, model, criterion, optimizer and schedule, each from its registry."""
     task = TASKS.get(setup.train.task).cls(setup.task)
     entry = ARCHITECTURES.get(setup.train.arch)
-    if getattr(setup.model, "share_all_embeddings", False) and task.src_dict != task.tgt_dict:
-        raise UserError(
-            "--share-all-embeddings needs one joined dictionary, but the source and target "
-            f"dictionaries in {task.data_dir} differ (preprocess with --joined-dictionary)"
-        )
     try:
-        model = entry.cls.build(
-            setup.model, len(task.src_dict), len(task.tgt_dict), task.tgt_dict.pad_index, task.tgt_dict.eos_index
-        )
+        model = task.build_model(entry.cls, setup.model)
         criterion = CRITERIONS.get(setup.train.criterion).cls(setup.criterion)
         model.to(device)
         optimizer = OPTIMIZERS.get(setup.train.optimizer).cls(

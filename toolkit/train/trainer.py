@@ -43,8 +43,12 @@ class Trainer:
         max_nonfinite: int = 5,
         distributed: DistributedContext | None = None,
         parallel_model=None,
+        task=None,
     ) -> None:
         self.model, self.criterion = model, criterion
+        # The task runs each step (a plain criterion call for `translation`; several streams
+        # and generation inside the step for others); without one the criterion is the step.
+        self.task = task or _CriterionStep()
         # Forward/backward go through the DistributedDataParallel wrapper when there is one.
         self.distributed = distributed or DistributedContext()
         self.parallel_model = parallel_model
@@ -77,7 +81,7 @@ class Trainer:
             sync = contextlib.nullcontext() if last or self.parallel_model is None else self.parallel_model.no_sync()
             with sync:
                 with self.autocast():
-                    loss, size, log = self.criterion(forward_model, batch)
+                    loss, size, log = self.task.train_step(forward_model, self.criterion, batch, self.num_updates)
                 (self.scaler.scale(loss) if self.scaler else loss).backward()
             sample_size += size
             total_loss += log["loss"]
@@ -125,8 +129,7 @@ class Trainer:
     def valid_step(self, batch: Batch) -> dict:
         self.model.eval()
         with self.autocast():
-            _, _, log = self.criterion(self.model, batch.to(self.device))
-        return log
+            return self.task.valid_step(self.model, self.criterion, batch.to(self.device))
 
     def valid_logs(self, batches: list[Batch]) -> list[dict]:
         """Validation logs of this rank's batches, summed over all ranks when distributed."""
@@ -145,13 +148,25 @@ class Trainer:
             self.scaler.load_state_dict(state["scaler"])
 
 
-_LOG_KEYS = ("loss", "nll_loss", "ntokens", "nsentences", "sample_size")
+class _CriterionStep:
+    """The step of a Trainer given no task: the criterion on the batch."""
+
+    def train_step(self, model, criterion, batch: Batch, update_num: int):
+        return criterion(model, batch)
+
+    def valid_step(self, model, criterion, batch: Batch) -> dict:
+        return criterion(model, batch)[2]
 
 
 def merge_logs(logs: list[dict], distributed: DistributedContext) -> dict:
-    """One log summing every batch of every rank (all criterion log values are sums)."""
-    totals = distributed.all_reduce([float(sum(log.get(key, 0) for log in logs)) for key in _LOG_KEYS])
-    merged = dict(zip(_LOG_KEYS, totals, strict=True))
-    for key in ("ntokens", "nsentences", "sample_size"):
-        merged[key] = int(merged[key])
+    """One log summing every batch of every rank (task and criterion log values are sums).
+
+    Every rank runs the same task, so every rank's logs carry the same numeric keys.
+    """
+    keys = sorted({key for log in logs for key, value in log.items() if isinstance(value, (int, float))})
+    totals = distributed.all_reduce([float(sum(log.get(key, 0) for log in logs)) for key in keys])
+    merged = dict(zip(keys, totals, strict=True))
+    for key in keys:
+        if all(isinstance(log.get(key, 0), int) for log in logs):
+            merged[key] = int(merged[key])
     return merged
