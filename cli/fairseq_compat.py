@@ -33,10 +33,6 @@ def _hours_to_minutes(value: str) -> list[str]:
         raise UserError(f"--stop-time-hours: {value!r} is not a number") from None
 
 
-_NOT_YET_BLEU = (
-    "validation BLEU during training is not built yet; drop the --eval-bleu flags and score "
-    "checkpoints with nmt generate"
-)
 _MMAP = Flag(True, "nmt always writes and reads memory-mapped datasets; ignored")
 _WORKERS = Flag(True, "nmt reads memory-mapped batches in its own process; ignored")
 _PADDING = Flag(True, "nmt pads on the right and masks the padding; ignored")
@@ -99,24 +95,6 @@ FLAGS: dict[str, dict[str, Flag]] = {
         "--stop-time-hours": Flag(
             True, "taken as --stop-time-minutes (hours x 60)", action="rewrite", convert=_hours_to_minutes
         ),
-        "--upsample-primary": Flag(True, "several training corpora are not supported yet", action="refuse"),
-        "--finetune-from-model": Flag(
-            True,
-            "not built yet; --restore-file FILE --reset-optimizer starts from a checkpoint's weights",
-            action="refuse",
-        ),
-        **{
-            flag: Flag(takes, _NOT_YET_BLEU, action="refuse")
-            for flag, takes in (
-                ("--eval-bleu", False),
-                ("--eval-bleu-args", True),
-                ("--eval-bleu-detok", True),
-                ("--eval-bleu-detok-args", True),
-                ("--eval-bleu-remove-bpe", False),
-                ("--eval-bleu-print-samples", False),
-                ("--eval-tokenized-bleu", False),
-            )
-        },
     },  # fmt: skip
     "generate": {
         **_COMMON,

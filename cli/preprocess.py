@@ -21,12 +21,12 @@ def run(argv: list[str], prog: str = "nmt preprocess") -> None:
         print(f"nmt preprocess: {config.destdir} already holds this preprocessing; nothing to do", file=sys.stderr)
         return
     if not config.quiet:
-        for split, langs in stats["splits"].items():
-            for lang, s in langs.items():
-                print(
-                    f"{split}.{lang}: {s['sentences']} sentences, {s['tokens']} tokens, "
-                    f"{100 * s['unk_rate']:.2f}% <unk>",
-                    file=sys.stderr,
-                )
+        rows = [(f"{split}.{lang}", s) for split, langs in stats["splits"].items() for lang, s in langs.items()]
+        rows += [(f"{s['prefix']} (monolingual)", s) for s in stats["monolingual_splits"].values()]
+        for name, s in rows:
+            print(
+                f"{name}: {s['sentences']} sentences, {s['tokens']} tokens, {100 * s['unk_rate']:.2f}% <unk>",
+                file=sys.stderr,
+            )
         sizes = ", ".join(f"{lang} {d['size']}" for lang, d in stats["dictionaries"].items())
         print(f"dictionaries: {sizes}; wrote {config.destdir}", file=sys.stderr)

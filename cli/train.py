@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from cli import fairseq_compat
+from cli.options import nested_configs
 from toolkit.config import MISSING, OptionParser, add_dataclass_arguments, check_required, dataclass_from_namespace
 from toolkit.errors import UserError
 
@@ -65,9 +66,15 @@ def build_setup(argv: list[str]):
     )
     for title, (entry, defaults) in components.items():
         if entry.config_cls is not None:
+            nested = nested_configs(entry.config_cls)
             add_dataclass_arguments(
-                parser.add_argument_group(f"{title} ({entry.name})"), entry.config_cls, defaults, skip=("data",)
+                parser.add_argument_group(f"{title} ({entry.name})"),
+                entry.config_cls,
+                defaults,
+                skip=("data", *nested),
             )
+            for name, cls in nested.items():
+                add_dataclass_arguments(parser.add_argument_group(f"{title} ({entry.name}): {name}"), cls)
     args = parser.parse_args(argv)
     check_required(parser, args)
     train_config = dataclass_from_namespace(TrainConfig, args)
@@ -76,9 +83,17 @@ def build_setup(argv: list[str]):
     except ValueError as error:
         raise UserError(str(error)) from None
     task_entry = components["task"][0]
+    nested = nested_configs(task_entry.config_cls)
+    task_nested = {name: dataclass_from_namespace(cls, args) for name, cls in nested.items()}
+    task_config = dataclass_from_namespace(task_entry.config_cls, args, data=args.data, **task_nested)
+    if hasattr(task_config, "validate"):
+        try:
+            task_config.validate()
+        except ValueError as error:
+            raise UserError(str(error)) from None
     return TrainingSetup(
         train=train_config,
-        task=dataclass_from_namespace(task_entry.config_cls, args, data=args.data),
+        task=task_config,
         model=dataclass_from_namespace(arch_entry.config_cls, args),
         criterion=dataclass_from_namespace(components["criterion"][0].config_cls, args),
         optimizer=dataclass_from_namespace(components["optimizer"][0].config_cls, args),

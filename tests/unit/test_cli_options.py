@@ -78,10 +78,13 @@ def test_compat_table_notes_rewrites_and_refuses():
     ]  # fmt: skip
     assert len(notes) == 3 and all("fairseq's" in n for n in notes)
     assert any(n.startswith("generate: --num-workers is fairseq's") for n in notes)
-    with pytest.raises(UserError, match=r"^--eval-bleu: validation BLEU"):
-        fairseq_compat.apply("train", ["D", "--eval-bleu"], notes.append)
-    with pytest.raises(UserError, match=r"^--upsample-primary: "):
-        fairseq_compat.apply("train", ["D", "--upsample-primary=16"], notes.append)
+    with pytest.raises(UserError, match=r"^--memory-efficient-fp16: there is no memory-efficient fp16"):
+        fairseq_compat.apply("train", ["D", "--memory-efficient-fp16"], notes.append)
+    with pytest.raises(UserError, match=r"^--diverse-beam-groups: "):
+        fairseq_compat.apply("generate", ["D", "--diverse-beam-groups=2"], notes.append)
+    assert fairseq_compat.apply("train", ["D", "--eval-bleu", "--upsample-primary=16"], notes.append) == [
+        "D", "--eval-bleu", "--upsample-primary=16"
+    ]  # fmt: skip  (features of their own now, no longer refused)
     assert fairseq_compat.apply("score", ["--sys", "x", "--sacrebleu"], notes.append) == ["--sys", "x"]
     # A rewrite goes last, so it wins over a later nmt flag as the fairseq flag does; optional values.
     assert fairseq_compat.apply("generate", ["--unnormalized", "--lenpen", "0.6"], notes.append)[-2:] == [

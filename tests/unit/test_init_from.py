@@ -8,7 +8,8 @@ import torch
 from toolkit.errors import UserError
 from toolkit.models.transformer import TransformerConfig, TransformerModel
 from toolkit.train.checkpoint import save_checkpoint
-from toolkit.train.init_from import InitFromConfig, group_names, initialize_from, parse_mapping
+from toolkit.train.config import TrainConfig
+from toolkit.train.init_from import group_names, initialize_from, parse_mapping
 
 VOCAB = 12
 
@@ -112,6 +113,6 @@ def test_mapping_syntax():
     for bad, message in (("a.b.", "not MODEL_PREFIX=CHECKPOINT_PREFIX"), ("a.*.=b.", "number of \\*")):
         with pytest.raises(UserError, match=message):
             parse_mapping(bad)
-    with pytest.raises(UserError, match="needs --init-from"):
-        InitFromConfig(init_from_map="xlm").validate()
+    with pytest.raises(ValueError, match="needs --init-from"):
+        TrainConfig(init_from_map="xlm").validate()
     assert group_names(["x.0.y.z", "x.1.y.w", "top"]) == "x.*.y.*, top"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from toolkit.config import option
@@ -17,6 +17,7 @@ from toolkit.data.splits import monolingual_prefix, numbered_training_splits, pa
 from toolkit.errors import UserError
 from toolkit.registry import TASKS
 from toolkit.tasks.base import Batching, CheckpointData, EpochPlan
+from toolkit.train.validation_bleu import EvalBleuConfig
 
 TAG = "<BT>"
 
@@ -47,8 +48,10 @@ class TranslationConfig:
         "of the training split (a new segmentation every epoch, as in the BPE-dropout paper) instead of "
         "on the deterministic split and all its copies at once",
     )
+    eval_bleu: EvalBleuConfig = field(default_factory=EvalBleuConfig)
 
     def validate(self) -> None:
+        self.eval_bleu.validate()
         if self.upsample_primary < 1:
             raise ValueError(f"--upsample-primary must be >= 1, got {self.upsample_primary}")
         if self.upsample_primary != 1 and self.subset_weights:
@@ -85,6 +88,8 @@ class TranslationTask:
         self.tgt_dict = self._load_dict(self.tgt_lang)
         self._train: CorpusMix | None = None
         self._valid: PairDataset | None = None
+        self._bleu = None  # the BleuValidator, built at the first validation with --eval-bleu
+        self._samples: list[str] = []
 
     # --- data ------------------------------------------------------------------------
     def _read_meta(self) -> dict:
@@ -261,13 +266,30 @@ class TranslationTask:
         return criterion(model, batch)
 
     def valid_step(self, model, criterion, batch: Batch) -> dict:
-        return criterion(model, batch)[2]
+        log = criterion(model, batch)[2]
+        if self.config.eval_bleu.eval_bleu:
+            if self._bleu is None:
+                from toolkit.train.validation_bleu import BleuValidator
+
+                self._bleu = BleuValidator(self.config.eval_bleu, self.tgt_dict, self.text_processor(self.tgt_lang))
+            statistics, sample = self._bleu.batch_statistics(model, batch)
+            log.update(statistics)
+            if sample:
+                self._samples.append(f"example hypothesis: {sample[0]}\nexample reference: {sample[1]}")
+        return log
 
     def reduce_logs(self, logs: list[dict], criterion) -> dict:
-        return criterion.reduce_logs(logs)
+        stats = criterion.reduce_logs(logs)
+        if logs and "_bleu_sys_len" in logs[0]:  # summed over batches (and ranks), never averaged
+            from toolkit.train.validation_bleu import bleu_score
+
+            totals = {key: sum(log[key] for log in logs) for key in logs[0] if key.startswith("_bleu_")}
+            stats["bleu"] = bleu_score(totals)
+            stats["messages"], self._samples = self._samples, []
+        return stats
 
     def valid_metrics(self) -> tuple[str, ...]:
-        return ("loss", "nll_loss", "ppl")
+        return ("loss", "nll_loss", "ppl") + (("bleu",) if self.config.eval_bleu.eval_bleu else ())
 
     def state_dict(self) -> dict:
         return {}

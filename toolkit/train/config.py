@@ -48,6 +48,20 @@ class TrainConfig:
     restore_file: str = field(
         default="checkpoint_last.pt", metadata={"help": "checkpoint to start from (relative to --save-dir)"}
     )
+    init_from: str | None = option(
+        None,
+        "start a fresh run from this checkpoint's weights (those whose name and shape match), with a new "
+        "optimizer and schedule; a save dir holding checkpoint_last.pt resumes instead",
+        aliases=("--finetune-from-model",),
+        metavar="FILE",
+    )
+    init_from_map: str = option(
+        "",
+        "where --init-from finds what the checkpoint lacks under the model's own name: comma-separated "
+        "MODEL=CKPT name prefixes, * for one component, e.g. 'decoder_layers.=encoder_layers.'; "
+        "xlm: the decoder from the encoder, as XLM initializes it",
+        metavar="RULES",
+    )
     reset_optimizer: bool = field(
         default=False, metadata={"help": "load only the weights of --restore-file (fine-tuning)"}
     )
@@ -93,3 +107,9 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
+        from toolkit.train.init_from import parse_mapping
+
+        if parse_mapping(self.init_from_map) and not self.init_from:
+            raise ValueError("--init-from-map needs --init-from")
+        if self.init_from and self.restore_file != "checkpoint_last.pt":
+            raise ValueError("--init-from starts a fresh run and --restore-file continues one; give one")

@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 
 import torch
 
-from toolkit.config import option
 from toolkit.errors import UserError
 from toolkit.train.checkpoint import load_checkpoint
 
@@ -41,33 +40,6 @@ XLM_MAPPING: tuple[tuple[str, str], ...] = (
     ("decoder_norm.", "encoder_norm."),
 )
 PRESETS = {"xlm": XLM_MAPPING}
-
-
-@dataclass
-class InitFromConfig:
-    init_from: str | None = option(
-        None,
-        "start from this checkpoint's weights (those whose name and shape match; a fresh optimizer "
-        "and schedule); only when there is no checkpoint to resume",
-        aliases=("--finetune-from-model",),
-        metavar="FILE",
-    )
-    init_from_map: str = option(
-        "",
-        "where --init-from finds what the checkpoint lacks under the model's own name: comma-separated "
-        "MODEL=CKPT name prefixes, * for one component, e.g. 'decoder_layers.=encoder_layers.'; "
-        "xlm: the decoder from the encoder",
-        metavar="RULES",
-    )
-
-    def validate(self) -> InitFromConfig:
-        mapping = parse_mapping(self.init_from_map)
-        if mapping and not self.init_from:
-            raise UserError("--init-from-map needs --init-from")
-        return self
-
-    def mapping(self) -> NameMap:
-        return parse_mapping(self.init_from_map)
 
 
 def parse_mapping(text: str | None) -> NameMap:

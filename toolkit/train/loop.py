@@ -174,6 +174,10 @@ class TrainingRun:
         if not path.exists():
             if cfg.restore_file != "checkpoint_last.pt":
                 raise UserError(f"--restore-file not found: {cfg.restore_file}")
+            if cfg.init_from:  # a fresh run only: once it has saved, rerunning the command resumes it
+                from toolkit.train.init_from import initialize_from
+
+                self.reporter.message(initialize_from(self.model, cfg.init_from, cfg.init_from_map).summary())
             return
         state = load_checkpoint(path)
         try:
