@@ -65,8 +65,9 @@ class ProgressReporter:
         if self.tensorboard is not None:
             self.tensorboard.write(record)
         if self.format == "progress" and self.bar is not None:
+            streams = "".join(f" {key} {value:.3f}" for key, value in _streams(record).items())
             stats = (
-                f"loss {record['loss']:.3f} ppl {record['ppl']:.1f} wps {record['wps']:.0f} "
+                f"loss {record['loss']:.3f}{streams} ppl {record['ppl']:.1f} wps {record['wps']:.0f} "
                 f"ups {record['ups']:.2f} lr {record['lr']:.2e} gnorm {record['gnorm']:.2f}"
             )
             self.bar.update(self.task, advance=advance, stats=stats)
@@ -129,11 +130,16 @@ class ProgressReporter:
             handle.write(json.dumps(record) + "\n")
 
 
+def _streams(record: dict) -> dict:
+    """A task's per-stream losses (loss_ae_en, loss_bt_fr, ...): shown beside the total."""
+    return {k: v for k, v in record.items() if k.startswith("loss_") and isinstance(v, (int, float))}
+
+
 def _interval_mean(records: list[dict]) -> dict:
     """A printed line stands for the updates since the previous one: their means (ppl from the mean nll)."""
     last = records[-1]
     mean = dict(last)
-    for key in ("loss", "nll_loss", "wps", "ups", "gnorm"):
+    for key in ("loss", "nll_loss", "wps", "ups", "gnorm", *_streams(last)):
         values = [r[key] for r in records if isinstance(r.get(key), (int, float))]
         if values:
             mean[key] = sum(values) / len(values)
