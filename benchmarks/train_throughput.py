@@ -2,10 +2,14 @@
 
 Usage:
     python benchmarks/train_throughput.py DATA_DIR [--arch transformer_small] [--updates 300]
-        [--precision fp32 bf16] [--max-tokens 4096] [--profile]
+        [--precision fp32 bf16] [--max-tokens 4096] [--profile] [--baseline REF [--rounds 3]]
 
-Runs the real Trainer (label-smoothed cross-entropy 0.1, adam, inverse_sqrt warmup) over
-the training split's batches in epoch order, skipping the first updates as warm-up.
+Runs the real Trainer (label-smoothed cross-entropy 0.1, adam, inverse_sqrt warmup) through
+the task's training step over the first batches of epoch 1, skipping the first updates as warm-up.
+
+--baseline REF measures this checkout against git revision REF in the same run: REF is
+checked out in a temporary worktree and the two take turns (REF, this, REF, this, ...), each
+in a fresh process, so drift in the machine's speed falls on both alike.
 """
 
 from __future__ import annotations
@@ -24,10 +28,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import toolkit.models  # noqa: E402,F401
 from toolkit.criterions.cross_entropy import LabelSmoothedCrossEntropyConfig  # noqa: E402
-from toolkit.data.batching import plan_batches  # noqa: E402
 from toolkit.optim.lr_schedulers import InverseSqrtConfig  # noqa: E402
 from toolkit.optim.optimizers import AdamConfig  # noqa: E402
 from toolkit.registry import ARCHITECTURES  # noqa: E402
+from toolkit.tasks.base import Batching  # noqa: E402
 from toolkit.tasks.translation import TranslationConfig  # noqa: E402
 from toolkit.train.config import TrainConfig  # noqa: E402
 from toolkit.train.setup import TrainingSetup, build_components  # noqa: E402
@@ -51,12 +55,11 @@ def measure(
     torch.manual_seed(1)
     dev = torch.device(device)
     task, model, criterion, optimizer, scheduler = build_components(setup, dev)
-    trainer = Trainer(model, criterion, optimizer, scheduler, dev, bf16=precision == "bf16", fp16=precision == "fp16")
-    data_split = task.load_split("train")
-    plan = plan_batches(
-        data_split.src_sizes, data_split.tgt_sizes, max_tokens, None, model.max_positions(), seed=1, epoch=1
+    trainer = Trainer(
+        model, criterion, optimizer, scheduler, dev, bf16=precision == "bf16", fp16=precision == "fp16", task=task
     )
-    batches = [data_split.batch(b) for b in plan.batches[: warmup + updates]]
+    plan = task.epoch_plan(1, Batching(max_tokens, None, model.max_positions(), seed=1))
+    batches = [task.batch(ref, train=True) for ref in plan.batches[: warmup + updates]]
     for batch in batches[:warmup]:
         trainer.train_step([batch])
     if dev.type == "cuda":
@@ -87,6 +90,35 @@ def measure(
     return result
 
 
+def compare_with(ref: str, args: argparse.Namespace) -> None:
+    """This checkout against git revision `ref`, alternating fresh processes; medians and their ratio."""
+    import statistics
+    import subprocess
+    import tempfile
+
+    repo = Path(__file__).resolve().parents[1]
+    common = [args.data, "--arch", args.arch[0], "--precision", args.precision[0], "--updates", str(args.updates),
+              "--warmup", str(args.warmup), "--max-tokens", str(args.max_tokens), "--device", args.device]  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="nmt-baseline-") as tmp:
+        worktree = Path(tmp) / "baseline"
+        subprocess.run(["git", "-C", str(repo), "worktree", "add", "--detach", "-q", str(worktree), ref], check=True)
+        try:
+            figures: dict[str, list[float]] = {ref: [], "this checkout": []}
+            for round_ in range(1, args.rounds + 1):
+                for name, root in ((ref, worktree), ("this checkout", repo)):
+                    out = subprocess.run(
+                        [sys.executable, str(root / "benchmarks" / "train_throughput.py"), *common],
+                        capture_output=True, text=True, check=True, cwd=root,
+                    ).stdout  # fmt: skip
+                    line = next(x for x in out.splitlines() if "target tokens/s" in x)
+                    figures[name].append(float(line.split("params")[1].split("target")[0]))
+                    print(f"round {round_}: {name:14s} {figures[name][-1]:8.0f} target tokens/s", flush=True)
+        finally:
+            subprocess.run(["git", "-C", str(repo), "worktree", "remove", "--force", str(worktree)], check=False)
+    before, after = (statistics.median(figures[k]) for k in (ref, "this checkout"))
+    print(f"median: {ref} {before:.0f}, this checkout {after:.0f} target tokens/s ({after / before - 1:+.1%})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("data")
@@ -97,6 +129,8 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=4096)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--baseline", metavar="REF", help="also measure git revision REF, taking turns")
+    parser.add_argument("--rounds", type=int, default=3, help="turns each with --baseline")
     args = parser.parse_args()
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
     print(
@@ -107,6 +141,9 @@ def main() -> None:
         f"config: data {args.data}, max-tokens {args.max_tokens}, label-smoothed CE 0.1, adam, inverse_sqrt; "
         f"{args.updates} timed updates after {args.warmup} warm-up updates"
     )
+    if args.baseline:
+        compare_with(args.baseline, args)
+        return
     precisions = runnable_precisions(args.precision, args.device)
     for arch in args.arch:
         for precision in precisions:
