@@ -65,3 +65,13 @@ def test_too_long_sentences_are_skipped_and_counted():
     plan = plan_batches(np.array([5, 500, 7]), np.array([5, 6, 700]), max_tokens=100, max_sentences=2)
     assert plan.skipped == 2
     assert np.concatenate(plan.batches).tolist() == [0]
+
+
+def test_fixed_schedule_shrinks_once_after_every_epoch():
+    from toolkit.optim.lr_schedulers import FixedConfig, FixedSchedule
+
+    schedule = FixedSchedule(FixedConfig(lr_shrink=0.5), _optimizer(), 1.0)
+    rates = [schedule.lr]
+    for epoch in (1, 2, 3):
+        rates.append(schedule.step_epoch(epoch, None))
+    assert rates == [1.0, 0.5, 0.25, 0.125]  # epoch n trains at lr * shrink ** (n - 1)

@@ -71,12 +71,12 @@ class FixedSchedule(Schedule):
         return self.epoch_lr
 
     def step_epoch(self, epoch: int, val_loss: float | None) -> float:
-        """After epoch `epoch` (1-based) ends, the rate becomes --lr * lr_shrink ** (epoch - 1).
+        """After epoch `epoch` (1-based) ends, the rate becomes --lr * lr_shrink ** epoch.
 
-        So epochs 1 and 2 both train at --lr, and epoch n >= 2 at --lr * lr_shrink ** (n - 2):
-        the first shrink comes after the second epoch. val_loss is not used.
+        So epoch n trains at --lr * lr_shrink ** (n - 1), as --lr-shrink's help says: the rate
+        shrinks once after every epoch. val_loss is not used.
         """
-        self.epoch_lr = self.base_lr * self.config.lr_shrink ** max(epoch - 1, 0)
+        self.epoch_lr = self.base_lr * self.config.lr_shrink ** max(epoch, 0)
         return self.set_lr(self.epoch_lr)
 
     def state_dict(self) -> dict:
