@@ -165,3 +165,55 @@ def test_multi30k_de_en(multi30k, tmp_path):
             assert len(MMapIndexedDataset(dest / f"{split}.de-en.{lang}")) == n
     assert meta["splits"]["test"]["en"]["unk_rate"] < 0.01
     assert meta["dictionaries"]["de"]["size"] % 8 == 0
+
+
+def _without_trainpref(argv: list[str]) -> list[str]:
+    i = argv.index("--trainpref")
+    return argv[:i] + argv[i + 2 :]
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--monolingual-trainpref", "en"], "--monolingual-trainpref: expected LANG=FILE, got 'en'"),
+        (["--monolingual-trainpref", "fr=MONO"], "'fr' is neither --source-lang de nor --target-lang en"),
+        (["--monolingual-trainpref", "en=MONO,en=MONO"], "--monolingual-trainpref: en is given twice"),
+        (["--monolingual-trainpref", "en=RAW/nope.txt"], "nope.txt: file not found"),
+        (["--monolingual-trainpref", "en=RAW/bad.en"], "bad.en, line 2: invalid UTF-8 byte 0xff"),
+        (["--monolingual-trainpref", "en=RAW/empty.en"], "empty.en is empty (monolingual text)"),
+        (["--only-source", "--monolingual-trainpref", "de=MONO"], "--monolingual-trainpref needs --target-lang"),
+        (
+            ["NO-TRAIN", "--monolingual-trainpref", "en=MONO"],
+            "needs monolingual text in every language: pass --monolingual-trainpref de=FILE",
+        ),
+        (
+            ["NO-TRAIN", "--bpe", "none", "--monolingual-trainpref", "en=MONO"],
+            "without --trainpref, de needs monolingual text or a dictionary: pass --monolingual-trainpref de=FILE",
+        ),
+        (["--extra-symbols", "<BT>,<a b>"], "--extra-symbols: '<a b>' contains whitespace"),
+        (["--extra-symbols", "<BT>,<2en>,<BT>"], "--extra-symbols: <BT> is given twice"),
+        (["--extra-symbols", "<unk>"], "--extra-symbols: <unk> is one of the special symbols <s> <pad> </s> <unk>"),
+        (["--extra-symbols", "<BT>", "--srcdict", "RAW/dict.txt"], "dict.txt lacks the --extra-symbols <BT>: pass"),
+    ],
+)
+def test_bad_monolingual_text_and_extra_symbols(tiny_corpus, tmp_path, capsys, extra, message):
+    (tiny_corpus / "mono.en").write_text("a dog runs .\n", encoding="utf-8")
+    (tiny_corpus / "bad.en").write_bytes(b"a dog\nruns \xff.\n")
+    (tiny_corpus / "empty.en").write_text("", encoding="utf-8")
+    (tiny_corpus / "dict.txt").write_text("Hund 3\n", encoding="utf-8")
+    extra = [a.replace("MONO", str(tiny_corpus / "mono.en")).replace("RAW", str(tiny_corpus)) for a in extra]
+    argv = _args(tiny_corpus, tmp_path / "bin", *(a for a in extra if a != "NO-TRAIN"))
+    _assert_user_error(_without_trainpref(argv) if "NO-TRAIN" in extra else argv, capsys, tmp_path, message)
+
+
+def test_monolingual_text_through_the_cli(tiny_corpus, tmp_path, capsys):
+    (tiny_corpus / "mono.en").write_text("<BT> a dog runs .\n" * 5, encoding="utf-8")
+    dest = tmp_path / "bin"
+    argv = _args(
+        tiny_corpus, dest, "--monolingual-trainpref", f"en={tiny_corpus / 'mono.en'}", "--extra-symbols", "<BT>"
+    )
+    code, err = _run([a for a in argv if a != "--quiet"], capsys)
+    assert code == 0, err
+    assert "\ntrain.en-None.en (monolingual): 5 sentences, " in err and "tokens, 0.00% <unk>\n" in err
+    mono = MMapIndexedDataset(dest / "train.en-None.en")
+    assert [mono[i][0] for i in range(len(mono))] == [4] * 5  # <BT>, whole

@@ -1,3 +1,4 @@
+import re
 from collections import Counter
 
 import numpy as np
@@ -71,3 +72,27 @@ def test_bad_dictionary_file(tmp_path):
         Dictionary.load(tmp_path / "d.txt")
     with pytest.raises(UserError, match="not found"):
         Dictionary.load(tmp_path / "missing.txt")
+
+
+def test_extra_symbols_take_ids_4_on_and_keep_them_through_file_and_state(tmp_path):
+    from toolkit.data.dictionary import check_extra_symbols
+
+    extra = ["<BT>", "<2en>", "<mask>"]
+    d = build_dictionary(Counter({"a": 9, "<mask>": 3, "b": 1}), nwords=8, extra_symbols=extra)
+    assert d.symbols == ["<s>", "<pad>", "</s>", "<unk>", "<BT>", "<2en>", "<mask>", "a"]  # the cap counts them
+    assert d.counts[4:] == [0, 0, 3, 9]
+    padded = build_dictionary(Counter({"a": 1, "b": 2}), extra_symbols=extra).symbols
+    assert len(padded) == 16 and padded[4:10] == [*extra, "b", "a", "madeupword0000"]
+    d.save(tmp_path / "dict.txt")
+    assert (tmp_path / "dict.txt").read_text().splitlines()[:3] == ["<BT> 0", "<2en> 0", "<mask> 3"]  # fairseq format
+    for again in (Dictionary.load(tmp_path / "dict.txt"), Dictionary.from_state(d.to_state())):
+        assert again == d and [again.index(s) for s in extra] == [4, 5, 6]
+    for bad, message in (
+        (["<BT>", "<a b>"], "'<a b>' contains whitespace"),
+        (["<BT>", " <2en>"], "' <2en>' contains whitespace"),
+        (["<BT>", "<BT>"], "<BT> is given twice"),
+        (["<pad>"], "<pad> is one of the special symbols"),
+    ):
+        with pytest.raises(UserError, match=re.escape(f"--extra-symbols: {message}")):
+            check_extra_symbols(bad)
+    check_extra_symbols(extra)  # no error

@@ -140,3 +140,60 @@ def test_rerun_is_a_no_op_and_changes_are_refused(tiny_corpus, tmp_path):
     assert json.loads((tmp_path / "d" / "preprocess.json").read_text())["config"]["bpe_merges"] == 61
     assert stats["already_done"] is False
     shutil.rmtree(tmp_path / "d")
+
+
+EXTRA = ["<BT>", "<2en>", "<mask>"]
+
+
+def _tag_corpus(raw) -> int:
+    """Tag every second English training line with <BT> (and hide a <mask> in German); returns the tag count."""
+    for lang, tag in (("en", "<BT> "), ("de", "")):
+        path = raw / f"train.{lang}"
+        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = [(tag if i % 2 == 0 else "") + line for i, line in enumerate(lines)]
+        if lang == "de":
+            lines[0] = "Der Hund <mask> läuft."
+        path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return 150
+
+
+def test_extra_symbols_follow_the_specials_and_are_never_split(tiny_corpus, tmp_path):
+    tagged = _tag_corpus(tiny_corpus)
+    dest = tmp_path / "x"
+    stats = preprocess(_config(tiny_corpus, dest, extra_symbols=EXTRA, bpe_dropout=0.5, bpe_dropout_copies=2))
+    merges = (dest / "bpecodes").read_text(encoding="utf-8").splitlines()[1:]
+    assert len(merges) == 60 and not [m for m in merges if set(m.replace("</w>", "")) & set("<>")]
+    en, de = (Dictionary.load(dest / f"dict.{lang}.txt") for lang in ("en", "de"))
+    for d in (en, de):
+        assert d.symbols[4:7] == EXTRA and [d.index(s) for s in EXTRA] == [4, 5, 6]
+    train = MMapIndexedDataset(dest / "train.de-en.en")
+    assert len(train) == 900  # the deterministic split and two BPE-dropout copies
+    assert sum(int((train[i] == 4).sum()) for i in range(900)) == 3 * tagged  # one whole id each time, every copy
+    assert en.counts[4] == 3 * tagged and en.counts[5] == 0  # counted like any symbol; <2en> is reserved unused
+    assert [en.string(train[i]).startswith("<BT> ") for i in (0, 1, 300, 301, 600)] == [True, False, True, False, True]
+    first = MMapIndexedDataset(dest / "train.de-en.de")[0]  # Moses kept "<mask>" whole: Der Hund <mask> läuft.
+    assert first.tolist().count(6) == 1 and de.string(first).replace("@@ ", "") == "Der Hund <mask> läuft ."
+    meta = json.loads((dest / "preprocess.json").read_text())
+    assert meta["extra_symbols"] == {
+        "symbols": EXTRA,
+        "ids": {lang: dict(zip(EXTRA, (4, 5, 6), strict=True)) for lang in ("de", "en")},
+    }
+    assert meta["config"]["extra_symbols"] == EXTRA and stats["splits"]["train"]["en"]["unk_tokens"] == 0
+    # A dictionary cut down to nothing keeps them, before the padding.
+    preprocess(_config(tiny_corpus, tmp_path / "cut", extra_symbols=EXTRA, thresholdsrc=10**6))
+    cut = Dictionary.load(tmp_path / "cut" / "dict.de.txt")
+    assert cut.symbols[4:] == [*EXTRA, "madeupword0000"]
+
+
+def test_a_reused_dictionary_keeps_the_extra_symbol_ids(tiny_corpus, tmp_path):
+    from toolkit.errors import UserError
+
+    full = tmp_path / "full"
+    preprocess(_config(tiny_corpus, full, joined_dictionary=True, extra_symbols=EXTRA))
+    reuse = dict(target_lang=None, trainpref=None, bpe_codes=str(full / "bpecodes"), srcdict=str(full / "dict.de.txt"))
+    stats = preprocess(_config(tiny_corpus, tmp_path / "mono", extra_symbols=EXTRA, **reuse))
+    assert (tmp_path / "mono" / "dict.de.txt").read_bytes() == (full / "dict.de.txt").read_bytes()
+    assert stats["extra_symbols"]["ids"] == {"de": {"<BT>": 4, "<2en>": 5, "<mask>": 6}}
+    with pytest.raises(UserError, match=r"^--srcdict .*dict.de.txt lacks the --extra-symbols <sep>, <cls>: "):
+        preprocess(_config(tiny_corpus, tmp_path / "more", extra_symbols=["<BT>", "<sep>", "<cls>"], **reuse))
+    assert not (tmp_path / "more").exists()

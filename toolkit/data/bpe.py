@@ -90,17 +90,21 @@ def validate_codes(text: str, source: str = "BPE codes") -> None:
 
 
 class Segmenter:
-    """Applies BPE codes to single words, remembering each word's segmentation."""
+    """Applies BPE codes to single words, remembering each word's segmentation.
 
-    def __init__(self, codes: str, separator: str = SEPARATOR) -> None:
+    `protected` words (reserved symbols such as <BT>) are never split, with or without dropout.
+    """
+
+    def __init__(self, codes: str, separator: str = SEPARATOR, protected: Iterable[str] = ()) -> None:
         validate_codes(codes)
         self.codes = codes
         self.separator = separator
+        self.protected = frozenset(protected)
         # Codes with no merge at all (a corpus too small or too odd to learn one) segment nothing;
         # subword-nmt itself would stop the process (sys.exit) on such a file.
         merges = [line for line in codes.rstrip("\n").split("\n") if line and not line.startswith("#version:")]
         self._bpe = BPE(io.StringIO(codes), separator=separator) if merges else None
-        self._cache: dict[str, tuple[str, ...]] = {}
+        self._cache: dict[str, tuple[str, ...]] = {w: (w,) for w in self.protected}
 
     def segment_word(self, word: str) -> tuple[str, ...]:
         """'lower' -> ('low@@', 'er'); a word never seen before is encoded once."""
@@ -130,7 +134,7 @@ class Segmenter:
         """
         if self._bpe is None:
             return [" ".join(line.split()) for line in lines]
-        b, joint = self._bpe, self.separator
+        b, joint, protected = self._bpe, self.separator, self.protected
         scratch: dict = {}  # encode() stores every result; with dropout none is ever read back
         split = partial(encode, bpe_codes=b.bpe_codes, bpe_codes_reverse=b.bpe_codes_reverse, vocab=None)
         out = []
@@ -140,6 +144,9 @@ class Segmenter:
             for line in lines:
                 pieces = []
                 for word in line.split():
+                    if word in protected:
+                        pieces.append(word)
+                        continue
                     parts = split(word, separator=joint, version=b.version, cache=scratch, dropout=dropout)
                     pieces.extend(p + joint for p in parts[:-1])
                     pieces.append(parts[-1])

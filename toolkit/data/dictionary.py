@@ -2,14 +2,16 @@
 
 The four special symbols come first and are never written to `dict.LANG.txt`:
 <s>=0, <pad>=1, </s>=2, <unk>=3. The file holds one "symbol count" line per other
-symbol, most frequent first, so fairseq and nmt can read each other's dictionaries.
+symbol, in id order: reserved extra symbols (nmt preprocess --extra-symbols) first, then
+the rest most frequent first, so fairseq and nmt can read each other's dictionaries, and a
+dictionary read back (or rebuilt from a checkpoint's state) has every symbol at its old id.
 """
 
 from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -146,15 +148,25 @@ class Dictionary:
         return d
 
 
-def build_dictionary(counts: Counter, threshold: int = 0, nwords: int = -1, padding_factor: int = 8) -> Dictionary:
+def build_dictionary(
+    counts: Counter,
+    threshold: int = 0,
+    nwords: int = -1,
+    padding_factor: int = 8,
+    extra_symbols: Sequence[str] = (),
+) -> Dictionary:
     """fairseq's `finalize`: most frequent first (ties alphabetical), then pad the size.
 
-    `threshold` drops symbols seen fewer times; `nwords` (> 0) caps the size including the
-    four specials; the size is then padded to a multiple of `padding_factor` with
-    `madeupwordNNNN` symbols of count 0, which keeps embedding matrices aligned.
+    `extra_symbols` (reserved symbols such as <BT> or <2en>) come right after the four specials,
+    in the order given, whatever their counts: ids 4, 5, ... `threshold` drops symbols seen
+    fewer times; `nwords` (> 0) caps the size including the specials and extra symbols; the
+    size is then padded to a multiple of `padding_factor` with `madeupwordNNNN` symbols of
+    count 0, which keeps embedding matrices aligned.
     """
     d = Dictionary()
-    budget = None if nwords <= 0 else max(nwords - d.nspecial, 0)
+    for symbol in extra_symbols:
+        d.add_symbol(symbol, counts.get(symbol, 0))
+    budget = None if nwords <= 0 else max(nwords - len(d), 0)
     ordered = sorted(((s, c) for s, c in counts.items() if s not in d.indices), key=lambda sc: (-sc[1], sc[0]))
     for symbol, count in ordered[:budget]:
         if count < threshold:
@@ -162,6 +174,17 @@ def build_dictionary(counts: Counter, threshold: int = 0, nwords: int = -1, padd
         d.add_symbol(symbol, count)
     pad_to_multiple(d, padding_factor)
     return d
+
+
+def check_extra_symbols(symbols: Sequence[str], flag: str = "--extra-symbols") -> None:
+    """One UserError line for a reserved symbol that could not work as one."""
+    for i, symbol in enumerate(symbols):
+        if symbol.split() != [symbol]:
+            raise UserError(f"{flag}: {symbol!r} contains whitespace (a symbol is one token)")
+        if symbol in SPECIALS:
+            raise UserError(f"{flag}: {symbol} is one of the special symbols {' '.join(SPECIALS)}, always present")
+        if symbol in symbols[:i]:
+            raise UserError(f"{flag}: {symbol} is given twice")
 
 
 def pad_to_multiple(d: Dictionary, padding_factor: int) -> None:

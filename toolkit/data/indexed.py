@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import struct
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -126,43 +127,106 @@ class MMapIndexedDataset:
             yield self[i]
 
 
+class _Sizes:
+    """A growing int32 array (one entry per sequence): 4 bytes a sequence, not a Python int each."""
+
+    def __init__(self) -> None:
+        self._data = np.empty(1024, dtype="<i4")
+        self._count = 0
+
+    def extend(self, values) -> None:
+        values = np.asarray(values, dtype=np.int64)
+        if values.size and values.max() > np.iinfo(np.int32).max:
+            raise ValueError("sequence too long for the index (int32 sizes)")
+        need = self._count + values.size
+        if need > self._data.size:
+            grown = np.empty(max(need, 2 * self._data.size), dtype="<i4")
+            grown[: self._count] = self._data[: self._count]
+            self._data = grown
+        self._data[self._count : need] = values
+        self._count = need
+
+    def array(self) -> np.ndarray:
+        return self._data[: self._count]
+
+
 class IndexedDatasetBuilder:
-    """Append sequences, then `finalize()` writes PREFIX.bin and PREFIX.idx atomically."""
+    """Append sequences, then `finalize()` writes PREFIX.bin and PREFIX.idx atomically.
+
+    The ids go straight to a temporary file beside PREFIX.bin (named as every nmt temporary
+    is, `.NAME.PID.*.tmp`, so a killed writer's is cleaned up by the next), so memory stays
+    at the sizes alone however much is added. `abort()`, or leaving a `with` block by an
+    exception, removes the temporary.
+    """
 
     def __init__(self, prefix: str | os.PathLike, dtype=np.uint16) -> None:
         self.prefix = str(prefix)
         self.dtype = np.dtype(dtype)
         dtype_code(self.dtype)  # reject unsupported types early
-        self._chunks: list[np.ndarray] = []
-        self._sizes: list[int] = []
+        self._sizes = _Sizes()
+        self._tmp: Path | None = None
+        self._handle = None
+
+    def __enter__(self) -> IndexedDatasetBuilder:
+        return self
+
+    def __exit__(self, exc_type, *exc) -> None:
+        if exc_type is not None:
+            self.abort()
+
+    def _write(self, array: np.ndarray) -> None:
+        if self._handle is None:
+            target = data_path(self.prefix)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp", dir=target.parent)
+            self._tmp, self._handle = Path(name), os.fdopen(fd, "wb")
+        self._handle.write(array.astype(self.dtype.newbyteorder("<"), copy=False).tobytes())
+
+    def _check_range(self, array: np.ndarray) -> None:
+        if array.size and (array.min() < 0 or array.max() > np.iinfo(self.dtype).max):
+            raise ValueError(f"token id out of range for {self.dtype}")
 
     def add(self, ids) -> None:
         array = np.asarray(ids)
-        if array.size and (array.min() < 0 or array.max() > np.iinfo(self.dtype).max):
-            raise ValueError(f"token id out of range for {self.dtype}")
-        self._chunks.append(array.astype(self.dtype, copy=False))
-        self._sizes.append(int(array.size))
+        self._check_range(array)
+        self._write(array)
+        self._sizes.extend([array.size])
 
     def add_many(self, flat_ids: np.ndarray, sizes: np.ndarray) -> None:
         """Append many sequences at once: their ids concatenated, and their lengths."""
         flat = np.asarray(flat_ids)
         if int(np.sum(sizes)) != flat.size:
             raise ValueError("sizes do not add up to the number of ids")
-        if flat.size and (flat.min() < 0 or flat.max() > np.iinfo(self.dtype).max):
-            raise ValueError(f"token id out of range for {self.dtype}")
-        self._chunks.append(flat.astype(self.dtype, copy=False))
-        self._sizes.extend(int(s) for s in sizes)
+        self._check_range(flat)
+        self._write(flat)
+        self._sizes.extend(sizes)
+
+    @property
+    def sizes(self) -> np.ndarray:
+        """The length of every sequence added so far (int32)."""
+        return self._sizes.array()
+
+    def abort(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+        if self._tmp is not None:
+            self._tmp.unlink(missing_ok=True)
+        self._handle = self._tmp = None
 
     def finalize(self) -> None:
-        sizes = np.asarray(self._sizes, dtype="<i4")
+        sizes = self._sizes.array()
         offsets = np.zeros(len(sizes), dtype="<i8")
         if len(sizes) > 1:
             np.cumsum(sizes[:-1].astype(np.int64) * self.dtype.itemsize, out=offsets[1:])
-        data = np.concatenate(self._chunks) if self._chunks else np.empty(0, self.dtype)
-        with atomic_path(data_path(self.prefix)) as tmp:
-            data.astype(self.dtype.newbyteorder("<"), copy=False).tofile(tmp)
-        with atomic_path(index_path(self.prefix)) as tmp:
-            with open(tmp, "wb") as handle:
-                handle.write(_HEADER.pack(MAGIC, VERSION, dtype_code(self.dtype), len(sizes)))
-                handle.write(sizes.tobytes())
-                handle.write(offsets.tobytes())
+        try:
+            with atomic_path(data_path(self.prefix)) as tmp:
+                if self._handle is not None:
+                    self._handle.close()
+                    os.replace(self._tmp, tmp)
+            with atomic_path(index_path(self.prefix)) as tmp:
+                with open(tmp, "wb") as handle:
+                    handle.write(_HEADER.pack(MAGIC, VERSION, dtype_code(self.dtype), len(sizes)))
+                    handle.write(sizes.tobytes())
+                    handle.write(offsets.tobytes())
+        finally:
+            self.abort()

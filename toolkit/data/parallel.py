@@ -1,7 +1,8 @@
 """Work spread over processes in contiguous chunks, results in input order, plus stage timing.
 
 Every parallel step maps a pure function over contiguous chunks and concatenates the
-results in order, so the output never depends on the number of workers.
+results in order, so the output never depends on the number of workers. Chunks can come
+from a stream (`map_ordered`): only a few are in flight at a time.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ import multiprocessing
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
 from toolkit.data.bpe import Segmenter
@@ -40,41 +42,90 @@ def worker_pool(workers: int) -> Iterator[object | None]:
 
 def map_chunks(pool, fn: Callable, tasks: list, on_done: Callable[[int], None] | None = None) -> list:
     """[fn(t) for t in tasks] in order, on the pool if any; on_done(len(result)) after each."""
-    results = []
-    mapped = map(fn, tasks) if pool is None else pool.imap(fn, tasks)
-    for result in mapped:
-        results.append(result)
+    return list(map_ordered(pool, fn, tasks, on_done=on_done))
+
+
+def map_ordered(
+    pool, fn: Callable, tasks: Iterable, on_done: Callable[[int], None] | None = None, window: int = 8
+) -> Iterator:
+    """fn(t) for each task, lazily and in order, on the pool if any; on_done(len(result)) after each.
+
+    At most `window` tasks (a few per worker) are read from `tasks` ahead of the result being
+    yielded, so a stream of chunks never piles up in memory (Pool.imap reads all of it ahead).
+    """
+    if pool is None:
+        results: Iterable = map(fn, tasks)
+    else:
+        results = _windowed(pool, fn, tasks, window)
+    for result in results:
         if on_done:
             on_done(len(result))
-    return results
+        yield result
 
 
-def tokenize_chunk(task: tuple[TokenizerConfig, Sequence[str]]) -> list[str]:
-    config, lines = task
+def _windowed(pool, fn: Callable, tasks: Iterable, window: int) -> Iterator:
+    pending: deque = deque()
+    for task in tasks:
+        pending.append(pool.apply_async(fn, (task,)))
+        if len(pending) >= window:
+            yield pending.popleft().get()
+    while pending:
+        yield pending.popleft().get()
+
+
+def _tokenize_protected(tokenizer: Tokenizer, line: str, protected: frozenset[str]) -> str:
+    """Tokenize `line`, keeping whitespace-separated `protected` symbols (<2en>) as tokens of their own."""
+    words = line.split()
+    if protected.isdisjoint(words):
+        return tokenizer.tokenize(line)
+    out: list[str] = []
+    start = 0
+    for i, word in enumerate(words + [None]):
+        if word is None or word in protected:
+            if i > start:
+                out.append(tokenizer.tokenize(" ".join(words[start:i])))
+            if word is not None:
+                out.append(word)
+            start = i + 1
+    return " ".join(t for t in out if t)
+
+
+def tokenize_chunk(task: tuple[TokenizerConfig, frozenset[str], Sequence[str]]) -> list[str]:
+    """Tokenized lines; a line repeated within the chunk is tokenized once."""
+    config, protected, lines = task
     tokenizer = Tokenizer(config)
-    return [tokenizer.tokenize(line) for line in lines]
+    cache: dict[str, str] = {}
+    out = []
+    for line in lines:
+        tokens = cache.get(line)
+        if tokens is None:
+            tokens = cache[line] = (
+                _tokenize_protected(tokenizer, line, protected) if protected else tokenizer.tokenize(line)
+            )
+        out.append(tokens)
+    return out
 
 
-_SEGMENTERS: dict[str, Segmenter] = {}
+_SEGMENTERS: dict[tuple[str, frozenset[str]], Segmenter] = {}
 
 
-def _segmenter(codes: str) -> Segmenter:
+def _segmenter(codes: str, protected: frozenset[str]) -> Segmenter:
     """One Segmenter per codes text and process, so its word cache is reused across chunks."""
-    segmenter = _SEGMENTERS.get(codes)
+    segmenter = _SEGMENTERS.get((codes, protected))
     if segmenter is None:
-        segmenter = _SEGMENTERS[codes] = Segmenter(codes)
+        segmenter = _SEGMENTERS[codes, protected] = Segmenter(codes, protected=protected)
     return segmenter
 
 
-def segment_chunk(task: tuple[str, Sequence[str]]) -> list[tuple[str, ...]]:
-    codes, words = task
-    return _segmenter(codes).segment_words(words)
+def segment_chunk(task: tuple[str, frozenset[str], Sequence[str]]) -> list[tuple[str, ...]]:
+    codes, protected, words = task
+    return _segmenter(codes, protected).segment_words(words)
 
 
-def sample_chunk(task: tuple[str, float, int, Sequence[str]]) -> list[str]:
+def sample_chunk(task: tuple[str, frozenset[str], float, int, Sequence[str]]) -> list[str]:
     """BPE-dropout segmentations of tokenized lines, as space-joined pieces."""
-    codes, dropout, seed, lines = task
-    return _segmenter(codes).sample_lines(lines, dropout, seed)
+    codes, protected, dropout, seed, lines = task
+    return _segmenter(codes, protected).sample_lines(lines, dropout, seed)
 
 
 class Stages:

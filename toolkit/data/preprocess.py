@@ -1,5 +1,14 @@
 """`nmt preprocess`: raw parallel text -> tokenized -> BPE -> dictionaries -> binarized splits.
 
+Every stage streams: input is read, tokenized and binarized chunk by chunk (CHUNK_LINES lines,
+a few chunks in flight on the worker pool), tokenized text waits in scratch files inside the
+temporary destination, and only word and symbol counts (the vocabulary, not the corpus) stay in
+memory, so peak memory does not grow with the corpus. The output is the same for any --workers.
+
+Monolingual training text (--monolingual-trainpref LANG=FILE) joins BPE learning and LANG's
+dictionary and is binarized as train.LANG-None.LANG. Reserved symbols (--extra-symbols) get ids
+4, 5, ... in every dictionary and are never split by BPE.
+
 `--tokenize auto` and `--bpe auto` are made concrete first: text that already carries subword-nmt
 markers ("the gre@@ at cat", as fairseq-preprocess takes it) is used as it is (none, none); other
 text is tokenized with Moses and segmented with subword-nmt. preprocess.json records the result.
@@ -12,6 +21,7 @@ Layout of the destination (fairseq naming):
     dict.SRC.txt, dict.TGT.txt     "symbol count" lines (<s> <pad> </s> <unk> implicit)
     bpecodes (or bpecodes.LANG)    subword-nmt codes
     SPLIT.SRC-TGT.LANG.bin/.idx    memory-mapped ids (monolingual: SPLIT.SRC-None.SRC)
+    train.LANG-None.LANG.bin/.idx  --monolingual-trainpref text of LANG
     preprocess.json                configuration, inputs, statistics, text processors
 """
 
@@ -22,25 +32,28 @@ import hashlib
 import itertools
 import json
 import re
+import shutil
 import sys
 import zlib
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from toolkit.config import option
 from toolkit.data.bpe import learn_codes
-from toolkit.data.dictionary import Dictionary, build_dictionary
+from toolkit.data.dictionary import Dictionary, build_dictionary, check_extra_symbols
 from toolkit.data.indexed import IndexedDatasetBuilder, best_dtype
-from toolkit.data.inputs import InputFile, check_destination, read_inputs, read_text
+from toolkit.data.inputs import MONOLINGUAL, InputFile, check_destination, read_chunks, read_inputs, read_text
 from toolkit.data.parallel import (
     Stages,
     chunked,
     default_workers,
     map_chunks,
+    map_ordered,
     sample_chunk,
     segment_chunk,
     tokenize_chunk,
@@ -56,6 +69,11 @@ BPE_METHODS = ("subword-nmt", "none")
 # Settings that change how the work runs, not what it produces: not recorded.
 RUNTIME_FIELDS = ("destdir", "workers", "overwrite", "quiet")
 BPE_DROPOUT_FIELDS = ("bpe_dropout", "bpe_dropout_copies", "seed")
+# Recorded only when given, so destinations made before these options existed stay valid.
+RECORDED_IF_GIVEN = ("monolingual_trainpref", "extra_symbols")
+CHUNK_LINES = 2000  # lines per chunk of streamed work (the output does not depend on it)
+DROPOUT_BLOCK = 1000  # BPE-dropout seeds one generator per block of this many lines: part of the output
+SCRATCH = ".scratch"  # inside the temporary destination; removed before it is renamed into place
 BPE_ALIASES = {"subword_nmt": "subword-nmt"}  # fairseq's spelling
 # Text counts as already segmented when this share of its first non-empty lines holds a joint.
 MARKER_SAMPLE_LINES = 10_000
@@ -70,6 +88,13 @@ class PreprocessConfig:
     source_lang: str = option("", "source language code; files are PREFIX.LANG[.gz]", short="-s")
     target_lang: str | None = option(None, "target language code (omit: monolingual)", short="-t")
     trainpref: str | None = option(None, "training files prefix (BPE and dictionaries are learned here)")
+    monolingual_trainpref: list[str] = option(
+        help="monolingual training text: FILE is the text file itself (plain or .gz), not a prefix; it joins "
+        "BPE learning and LANG's dictionary and becomes train.LANG-None.LANG (with text for both languages, "
+        "no --trainpref is needed)",
+        default_factory=list,
+        metavar="LANG=FILE,...",
+    )
     validpref: list[str] = option(
         help="validation prefix(es), comma-separated: valid, valid1, ...", default_factory=list
     )
@@ -108,6 +133,12 @@ class PreprocessConfig:
     nwordssrc: int = option(-1, "source dictionary size cap, specials included (-1: no cap)")
     nwordstgt: int = option(-1, "target dictionary size cap, specials included (-1: no cap)")
     padding_factor: int = option(8, "pad dictionary sizes to a multiple of this")
+    extra_symbols: list[str] = option(
+        help="reserved symbols, comma-separated (e.g. '<BT>,<2en>,<mask>'): ids 4, 5, ... in every "
+        "dictionary, right after <s> <pad> </s> <unk>; never split or learned by BPE",
+        default_factory=list,
+        metavar="SYMBOLS",
+    )
     encoding_errors: str = option(
         "strict", "strict: invalid UTF-8 is an error; replace: use U+FFFD", choices=("strict", "replace")
     )
@@ -133,13 +164,35 @@ class PreprocessConfig:
         return out
 
     def dataset_prefix(self, split: str, lang: str) -> str:
+        if split == MONOLINGUAL:
+            return f"train.{lang}-None.{lang}"
         tgt = "None" if self.monolingual else self.target_lang
         return f"{split}.{self.source_lang}-{tgt}.{lang}"
+
+    def monolingual_files(self) -> dict[str, str]:
+        """--monolingual-trainpref as {language: file}; a malformed item is one UserError line."""
+        out: dict[str, str] = {}
+        for item in self.monolingual_trainpref:
+            lang, _, file = item.partition("=")
+            if not lang or not file:
+                raise UserError(f"--monolingual-trainpref: expected LANG=FILE, got {item!r}")
+            if lang not in (self.source_lang, self.target_lang):
+                raise UserError(
+                    f"--monolingual-trainpref: {lang!r} is neither --source-lang {self.source_lang}"
+                    f" nor --target-lang {self.target_lang}"
+                )
+            if lang in out:
+                raise UserError(f"--monolingual-trainpref: {lang} is given twice")
+            out[lang] = file
+        return out
 
     def recorded(self) -> dict:
         out = {k: v for k, v in dataclasses.asdict(self).items() if k not in RUNTIME_FIELDS}
         if not self.bpe_dropout:  # these change nothing then; destinations made before them stay valid
             for name in BPE_DROPOUT_FIELDS:
+                del out[name]
+        for name in RECORDED_IF_GIVEN:
+            if not out[name]:
                 del out[name]
         return out
 
@@ -155,13 +208,19 @@ def carries_bpe_markers(lines: Iterable[str], min_fraction: float = MARKER_MIN_F
 
 
 def _presegmented_file(config: PreprocessConfig) -> Path | None:
-    """The first training file (without --trainpref: file of the first split) carrying BPE markers."""
+    """The first training file carrying BPE markers: --trainpref's files, then monolingual text.
+
+    Without --trainpref: monolingual text, then the files of the first split given.
+    """
     splits = config.splits()  # the training split comes first
-    if not splits:
-        return None
-    for lang in config.languages:
+    first = [(splits[0][1], lang) for lang in config.languages] if splits else []
+    try:
+        mono = [(file, None) for file in config.monolingual_files().values()]
+    except UserError:
+        mono = []  # validate reports it
+    for name, lang in first + mono if config.trainpref or not mono else mono + first:
         try:
-            path = resolve_text_file(splits[0][1], lang)
+            path = resolve_text_file(name, lang) if lang else Path(name)
             with open_text(path, encoding_errors="replace") as handle:
                 sample = list(itertools.islice(handle, MARKER_SAMPLE_LINES))
         except (UserError, OSError, EOFError, zlib.error):
@@ -209,11 +268,19 @@ def resolve_auto(config: PreprocessConfig) -> PreprocessConfig:
 
 def validate(config: PreprocessConfig) -> None:
     """Reject nonsense values and contradictory flags with one clear line each (after resolve_auto)."""
+    mono = config.monolingual_trainpref
     checks = [
         (re.fullmatch(r"[A-Za-z0-9_-]+", config.source_lang or ""), "--source-lang must be a language code like 'de'"),
         (config.monolingual or re.fullmatch(r"[A-Za-z0-9_-]+", config.target_lang), "--target-lang must be a code"),
         (config.monolingual or config.source_lang != config.target_lang, "source and target languages must differ"),
-        (config.splits(), "nothing to do: give at least one of --trainpref, --validpref, --testpref"),
+        (
+            config.splits() or mono,
+            "nothing to do: give at least one of --trainpref, --monolingual-trainpref, --validpref, --testpref",
+        ),
+        (
+            not (mono and config.monolingual),
+            "--monolingual-trainpref needs --target-lang (and no --only-source): a monolingual run reads --trainpref",
+        ),
         (config.workers >= 1, f"--workers must be at least 1 (got {config.workers})"),
         (config.bpe_merges >= 1, f"--bpe-merges must be at least 1 (got {config.bpe_merges})"),
         (config.bpe_min_frequency >= 1, f"--bpe-min-frequency must be at least 1 (got {config.bpe_min_frequency})"),
@@ -248,27 +315,93 @@ def validate(config: PreprocessConfig) -> None:
     for ok, message in checks:
         if not ok:
             raise UserError(message)
+    config.monolingual_files()  # a malformed item, a language twice or not -s/-t
+    check_extra_symbols(config.extra_symbols)
     if not config.trainpref:
-        if config.bpe != "none" and not config.bpe_codes:
+        _validate_without_trainpref(config)
+
+
+def _validate_without_trainpref(config: PreprocessConfig) -> None:
+    """Without --trainpref, a language lacking monolingual text needs BPE codes (or none) and a dictionary."""
+    mono = config.monolingual_files()
+    lacking = [lang for lang in config.languages if lang not in mono]
+    if not lacking:
+        return  # BPE and every dictionary learn from the monolingual text
+    if config.bpe != "none" and not config.bpe_codes:
+        if not mono:
             raise UserError("learning BPE needs --trainpref (or pass --bpe-codes, or --bpe none)")
-        needed = [("--srcdict", config.srcdict)]
-        if not config.monolingual and not config.joined_dictionary:
-            needed.append(("--tgtdict", config.tgtdict))
-        for flag, value in needed:
-            if not value:
-                raise UserError(f"without --trainpref the dictionaries must be given: pass {flag}")
+        raise UserError(
+            f"learning BPE without --trainpref needs monolingual text in every language: "
+            f"pass --monolingual-trainpref {lacking[0]}=FILE (or --trainpref, --bpe-codes, or --bpe none)"
+        )
+    if config.joined_dictionary:
+        needed = [] if config.srcdict else [("--srcdict", lacking[0])]
+    else:
+        flags = {config.source_lang: ("--srcdict", config.srcdict), config.target_lang: ("--tgtdict", config.tgtdict)}
+        needed = [(flags[lang][0], lang) for lang in lacking if not flags[lang][1]]
+    if needed:
+        flag, lang = needed[0]
+        if not mono:
+            raise UserError(f"without --trainpref the dictionaries must be given: pass {flag}")
+        raise UserError(
+            f"without --trainpref, {lang} needs monolingual text or a dictionary:"
+            f" pass --monolingual-trainpref {lang}=FILE or {flag}"
+        )
 
 
 def _load_dictionaries(config: PreprocessConfig) -> dict[str, Dictionary]:
+    """--srcdict/--tgtdict, checked to hold every --extra-symbols symbol."""
     given = {}
     src, langs = config.source_lang, config.languages
+    paths = {}
     if config.srcdict:
-        given[src] = Dictionary.load(config.srcdict)
+        given[src], paths[src] = Dictionary.load(config.srcdict), ("--srcdict", config.srcdict)
         if config.joined_dictionary and not config.monolingual:
             given[config.target_lang] = given[src]
     if config.tgtdict and not config.monolingual:
-        given[langs[1]] = Dictionary.load(config.tgtdict)
+        given[langs[1]], paths[langs[1]] = Dictionary.load(config.tgtdict), ("--tgtdict", config.tgtdict)
+    for lang, (flag, path) in paths.items():
+        lacking = [symbol for symbol in config.extra_symbols if symbol not in given[lang]]
+        if lacking:
+            raise UserError(
+                f"{flag} {path} lacks the --extra-symbols {', '.join(lacking)}: "
+                "pass a dictionary made with them, or drop them"
+            )
     return given
+
+
+@dataclass
+class _Stream:
+    """One input file on its way to one dataset; its tokenized text waits in a scratch file."""
+
+    split: str  # train, valid, valid1, ..., test, ..., or MONOLINGUAL
+    lang: str
+    file: InputFile
+    prefix: str  # the dataset in the destination
+    tokens: Path  # the tokenized text, one line per input line
+    counts: Counter = field(default_factory=Counter)  # words, in order of first occurrence
+
+    @property
+    def training(self) -> bool:
+        """Whether BPE and dictionaries learn from it."""
+        return self.split in ("train", MONOLINGUAL)
+
+
+@dataclass
+class _Job:
+    config: PreprocessConfig
+    pool: object | None
+    stages: Stages
+    scratch: Path
+
+    @property
+    def window(self) -> int:
+        """Chunks in flight on the pool: enough to keep every worker busy, few enough to stay small."""
+        return 2 * self.config.workers + 2
+
+    @property
+    def protected(self) -> frozenset[str]:
+        return frozenset(self.config.extra_symbols)
 
 
 def preprocess(config: PreprocessConfig) -> dict:
@@ -279,7 +412,7 @@ def preprocess(config: PreprocessConfig) -> dict:
     config = resolve_auto(config)
     validate(config)
     resolved = {"tokenize": config.tokenize, "bpe": config.bpe}
-    inputs = read_inputs(config)  # every file resolved, hashed, line-counted, decoded
+    inputs = read_inputs(config)  # every file resolved, hashed, line-counted, decoded (streaming)
     bpe_codes_text = read_text(config.bpe_codes, "BPE codes") if config.bpe_codes else None
     given_dicts = _load_dictionaries(config)
     extras = {"bpe_codes": bpe_codes_text, "srcdict": given_dicts.get(config.source_lang), "tgtdict": None}
@@ -290,21 +423,33 @@ def preprocess(config: PreprocessConfig) -> dict:
     if done is not None:
         return {**done, **resolved, "already_done": True}
     with Stages(config.quiet) as stages, worker_pool(config.workers) as pool:
-        tokenized = _tokenize(config, inputs, pool, stages)
-        codes = _bpe_codes(config, tokenized, bpe_codes_text, stages)
-        segmented = _segment(config, tokenized, codes, pool, stages)
-        sampled = _sample_training_copies(config, tokenized, codes, pool, stages)
-        # Build whatever --srcdict/--tgtdict did not supply.
-        missing = [lang for lang in config.languages if lang not in given_dicts]
-        built = _build_dictionaries(config, tokenized, segmented, sampled, stages) if missing else {}
-        dicts = {**built, **given_dicts}
         try:
             with atomic_directory(config.destdir, overwrite=True) as tmp:
-                splits = _binarize(config, tokenized, segmented, sampled, dicts, tmp, stages)
+                job = _Job(config, pool, stages, tmp / SCRATCH)
+                job.scratch.mkdir()
+                streams = [
+                    _Stream(split, lang, f, config.dataset_prefix(split, lang), job.scratch / f"{split}.{lang}")
+                    for (split, lang), f in inputs.items()
+                ]
+                codes, dicts, splits = _run(job, streams, bpe_codes_text, given_dicts, tmp)
+                shutil.rmtree(job.scratch)
                 meta = _write_metadata(config, fingerprint, codes, dicts, splits, tmp)
         except OSError as error:  # a full disk: the partial directory is already removed
             raise UserError(f"could not write {config.destdir}: {error.strerror or error}") from None
     return {**meta, **resolved, "timings": stages.timings, "already_done": False}
+
+
+def _run(job: _Job, streams: list[_Stream], bpe_codes_text, given_dicts, destdir: Path):
+    """The stages in order; returns the codes, the dictionaries and the statistics of every dataset."""
+    _tokenize(job, streams)
+    codes = _bpe_codes(job, streams, bpe_codes_text)
+    segmented = _segment(job, streams, codes)
+    sampled = _sample_training_copies(job, streams, codes)
+    # Build whatever --srcdict/--tgtdict did not supply.
+    missing = [lang for lang in job.config.languages if lang not in given_dicts]
+    built = _build_dictionaries(job, streams, segmented, sampled) if missing else {}
+    dicts = {**built, **given_dicts}
+    return codes, dicts, _binarize(job, streams, segmented, sampled, dicts, destdir)
 
 
 def _describe(inputs: dict[tuple[str, str], InputFile], extras: dict) -> dict:
@@ -318,89 +463,113 @@ def _describe(inputs: dict[tuple[str, str], InputFile], extras: dict) -> dict:
     return out
 
 
-def _tokenize(config: PreprocessConfig, inputs, pool, stages: Stages) -> dict[tuple[str, str], list[str]]:
-    """Tokenize every split of every language; each distinct line is tokenized once."""
-    distinct = {
-        lang: list(dict.fromkeys(line for (_, lg), f in inputs.items() if lg == lang for line in f.lines))
-        for lang in config.languages
-    }
-    with stages.stage("tokenize", total=sum(len(v) for v in distinct.values())) as advance:
-        table = {}
-        for lang, lines in distinct.items():
-            tok = TokenizerConfig(lang, config.tokenize, config.normalize_punct)
-            tasks = [(tok, chunk) for chunk in chunked(lines, config.workers)]
-            results = map_chunks(pool, tokenize_chunk, tasks, advance)
-            table[lang] = dict(zip(lines, (t for chunk in results for t in chunk), strict=True))
-    return {key: [table[key[1]][line] for line in f.lines] for key, f in inputs.items()}
+def _write_lines(handle, lines: list[str]) -> None:
+    # A line holds no "\n" (input is split there), so reading back by "\n" restores the lines exactly.
+    handle.write("".join(line + "\n" for line in lines))
 
 
-def _train_word_counts(config: PreprocessConfig, tokenized, langs: list[str]) -> Counter:
+def _words(lines: list[str]) -> Iterable[str]:
+    return itertools.chain.from_iterable(map(str.split, lines))
+
+
+def _tokenize(job: _Job, streams: list[_Stream]) -> None:
+    """Tokenize every file, chunk by chunk, into its scratch file; count its words on the way."""
+    config = job.config
+    with job.stages.stage("tokenize", total=sum(s.file.num_lines for s in streams)) as advance:
+        for stream in streams:
+            tok = TokenizerConfig(stream.lang, config.tokenize, config.normalize_punct)
+            tasks = ((tok, job.protected, chunk) for chunk in stream.file.chunks(CHUNK_LINES))
+            with open(stream.tokens, "w", encoding="utf-8", newline="\n") as out:
+                for lines in map_ordered(job.pool, tokenize_chunk, tasks, advance, job.window):
+                    _write_lines(out, lines)
+                    stream.counts.update(_words(lines))
+
+
+def _train_word_counts(streams: list[_Stream], langs: list[str]) -> Counter:
+    """Word counts of the training text of `langs`: --trainpref's, then monolingual, in order."""
     counts: Counter = Counter()
     for lang in langs:
-        for line in tokenized.get(("train", lang), ()):
-            counts.update(line.split())
+        for stream in streams:
+            if stream.lang == lang and stream.training:
+                counts.update(stream.counts)
     return counts
 
 
-def _bpe_codes(config: PreprocessConfig, tokenized, given: str | None, stages: Stages) -> dict[str, str | None]:
+def _bpe_codes(job: _Job, streams: list[_Stream], given: str | None) -> dict[str, str | None]:
     """Codes text per language: none, given, learned jointly, or learned per language."""
-    langs = config.languages
+    config, langs = job.config, job.config.languages
     if config.bpe == "none":
         return {lang: None for lang in langs}
     if given is not None:
         return {lang: given for lang in langs}
     groups = [[lang] for lang in langs] if config.bpe_separate else [langs]
     codes = {}
-    with stages.stage("learn BPE", total=config.bpe_merges * len(groups)) as advance:
+    with job.stages.stage("learn BPE", total=config.bpe_merges * len(groups)) as advance:
         for group in groups:
-            counts = _train_word_counts(config, tokenized, group)
+            counts = _train_word_counts(streams, group)
+            for symbol in config.extra_symbols:  # reserved symbols take no part in any merge
+                counts.pop(symbol, None)
             text = learn_codes(counts, config.bpe_merges, config.bpe_min_frequency, advance)
             codes.update({lang: text for lang in group})
     return codes
 
 
-def _segment(config: PreprocessConfig, tokenized, codes, pool, stages: Stages) -> dict[str, dict[str, tuple]]:
+def _segment(job: _Job, streams: list[_Stream], codes) -> dict[str, dict[str, tuple]]:
     """word -> subword pieces, for each distinct word of each language (BPE applied once)."""
     words = {
-        lang: list(
-            dict.fromkeys(
-                w for (_, lg), lines in tokenized.items() if lg == lang for line in lines for w in line.split()
-            )
-        )
-        for lang in config.languages
+        lang: list(dict.fromkeys(w for s in streams if s.lang == lang for w in s.counts))
+        for lang in job.config.languages
     }
-    with stages.stage("apply BPE", total=sum(len(v) for v in words.values())) as advance:
+    with job.stages.stage("apply BPE", total=sum(len(v) for v in words.values())) as advance:
         out = {}
         for lang, vocab in words.items():
             if codes[lang] is None:
                 out[lang] = {w: (w,) for w in vocab}
                 continue
-            tasks = [(codes[lang], chunk) for chunk in chunked(vocab, config.workers, min_chunk=2000)]
-            results = map_chunks(pool, segment_chunk, tasks, advance)
+            chunks = chunked(vocab, job.config.workers, min_chunk=2000)
+            tasks = [(codes[lang], job.protected, chunk) for chunk in chunks]
+            results = map_chunks(job.pool, segment_chunk, tasks, advance)
             out[lang] = dict(zip(vocab, (p for chunk in results for p in chunk), strict=True))
     return out
 
 
-def _sample_training_copies(config: PreprocessConfig, tokenized, codes, pool, stages: Stages) -> dict[str, list[str]]:
+@dataclass
+class _Sampled:
+    """The BPE-dropout copies of one language's training split, in a scratch file."""
+
+    path: Path
+    lines: int
+    counts: Counter  # pieces
+
+
+def _sample_training_copies(job: _Job, streams: list[_Stream], codes) -> dict[str, _Sampled]:
     """BPE-dropout: --bpe-dropout-copies segmentations of the training split, per language.
 
     Lines are sampled in fixed blocks, each seeded from (seed, language, copy, block), so
-    the result is the same for any number of workers.
+    the result is the same for any number of workers (or chunk size).
     """
+    config = job.config
     if not config.bpe_dropout:
         return {}
-    block = 1000
+    train = [s for s in streams if s.split == "train"]
     out = {}
-    total = config.bpe_dropout_copies * sum(len(tokenized[("train", lang)]) for lang in config.languages)
-    with stages.stage("BPE-dropout copies", total=total) as advance:
-        for lang in config.languages:
-            lines = tokenized[("train", lang)]
-            tasks = [
-                (codes[lang], config.bpe_dropout, _block_seed(config.seed, lang, copy, i), lines[i : i + block])
+    total = config.bpe_dropout_copies * sum(s.file.num_lines for s in train)
+    with job.stages.stage("BPE-dropout copies", total=total) as advance:
+        for stream in train:
+            lang = stream.lang
+            seed = partial(_block_seed, config.seed, lang)
+            tasks = (
+                (codes[lang], job.protected, config.bpe_dropout, seed(copy, i * DROPOUT_BLOCK), block)
                 for copy in range(config.bpe_dropout_copies)
-                for i in range(0, len(lines), block)
-            ]
-            out[lang] = [line for chunk in map_chunks(pool, sample_chunk, tasks, advance) for line in chunk]
+                for i, block in enumerate(read_chunks(stream.tokens, DROPOUT_BLOCK))
+            )
+            sampled = _Sampled(job.scratch / f"dropout.{lang}", 0, Counter())
+            with open(sampled.path, "w", encoding="utf-8", newline="\n") as handle:
+                for lines in map_ordered(job.pool, sample_chunk, tasks, advance, job.window):
+                    _write_lines(handle, lines)
+                    sampled.counts.update(_words(lines))
+                    sampled.lines += len(lines)
+            out[lang] = sampled
     return out
 
 
@@ -408,83 +577,79 @@ def _block_seed(seed: int, lang: str, copy: int, start: int) -> int:
     return int.from_bytes(hashlib.sha256(f"{seed}/{lang}/{copy}/{start}".encode()).digest()[:8], "little")
 
 
-def _build_dictionaries(
-    config: PreprocessConfig, tokenized, segmented, sampled, stages: Stages
-) -> dict[str, Dictionary]:
-    """fairseq-style dictionaries from the BPE'd training split (BPE-dropout copies included)."""
-    with stages.stage("dictionaries"):
+def _build_dictionaries(job: _Job, streams: list[_Stream], segmented, sampled) -> dict[str, Dictionary]:
+    """fairseq-style dictionaries from the BPE'd training text (BPE-dropout copies included)."""
+    config = job.config
+    with job.stages.stage("dictionaries"):
         counts = {}
         for lang in config.languages:
             pieces: Counter = Counter()
-            for word, n in _train_word_counts(config, tokenized, [lang]).items():
+            for word, n in _train_word_counts(streams, [lang]).items():
                 for piece in segmented[lang][word]:
                     pieces[piece] += n
-            for line in sampled.get(lang, ()):
-                pieces.update(line.split())
+            if lang in sampled:
+                pieces.update(sampled[lang].counts)
             counts[lang] = pieces
-        src = config.source_lang
+        build = partial(build_dictionary, padding_factor=config.padding_factor, extra_symbols=config.extra_symbols)
         if config.joined_dictionary:
-            joined = build_dictionary(
-                sum(counts.values(), Counter()), config.thresholdsrc, config.nwordssrc, config.padding_factor
-            )
+            joined = build(sum(counts.values(), Counter()), config.thresholdsrc, config.nwordssrc)
             return {lang: joined for lang in config.languages}
-        dicts = {src: build_dictionary(counts[src], config.thresholdsrc, config.nwordssrc, config.padding_factor)}
+        dicts = {config.source_lang: build(counts[config.source_lang], config.thresholdsrc, config.nwordssrc)}
         if not config.monolingual:
-            tgt = config.target_lang
-            dicts[tgt] = build_dictionary(counts[tgt], config.thresholdtgt, config.nwordstgt, config.padding_factor)
+            dicts[config.target_lang] = build(counts[config.target_lang], config.thresholdtgt, config.nwordstgt)
         return dicts
 
 
-def _binarize(config: PreprocessConfig, tokenized, segmented, sampled, dicts, destdir: Path, stages: Stages) -> dict:
-    """Write every split as .bin/.idx; returns statistics per split and language.
+def _binarize(job: _Job, streams: list[_Stream], segmented, sampled, dicts, destdir: Path) -> dict:
+    """Write every dataset as .bin/.idx, chunk by chunk; returns statistics per split and language.
 
     The training split holds the deterministic segmentation first, then any BPE-dropout copies.
     """
     stats: dict[str, dict] = {}
-    total = sum(len(v) for v in tokenized.values()) + sum(len(v) for v in sampled.values())
-    with stages.stage("binarize", total=total) as advance:
+    total = sum(s.file.num_lines for s in streams) + sum(s.lines for s in sampled.values())
+    with job.stages.stage("binarize", total=total) as advance:
         ids_of = {
             lang: {w: [dicts[lang].index(p) for p in pieces] for w, pieces in segmented[lang].items()}
-            for lang in config.languages
+            for lang in job.config.languages
         }
-        for (split, lang), lines in tokenized.items():
-            d, table = dicts[lang], ids_of[lang]
-            flat: list[int] = []
-            sizes = np.empty(len(lines), dtype=np.int64)
-            for i, line in enumerate(lines):
-                start = len(flat)
-                for word in line.split():
-                    flat.extend(table[word])
-                flat.append(d.eos_index)
-                sizes[i] = len(flat) - start
-            if split == "train" and lang in sampled:
-                flat, sizes = _append_sampled(flat, sizes, sampled[lang], d)
-                advance(len(sampled[lang]))
-            flat_ids = np.asarray(flat, dtype=np.int64)
-            builder = IndexedDatasetBuilder(destdir / config.dataset_prefix(split, lang), best_dtype(len(d)))
-            builder.add_many(flat_ids, sizes)
-            builder.finalize()
-            stats.setdefault(split, {})[lang] = _split_stats(flat_ids, sizes, d)
-            advance(len(lines))
+        for stream in streams:
+            d, table = dicts[stream.lang], ids_of[stream.lang]
+            unk = 0
+            with IndexedDatasetBuilder(destdir / stream.prefix, best_dtype(len(d))) as builder:
+                for lines in read_chunks(stream.tokens, CHUNK_LINES):
+                    unk += _add_lines(builder, lines, table, d)
+                    advance(len(lines))
+                copies = sampled.get(stream.lang) if stream.split == "train" else None
+                if copies is not None:  # pieces already: each is its own "word"
+                    pieces = {p: [d.index(p)] for p in copies.counts}
+                    for lines in read_chunks(copies.path, CHUNK_LINES):
+                        unk += _add_lines(builder, lines, pieces, d)
+                        advance(len(lines))
+                builder.finalize()
+                stats.setdefault(stream.split, {})[stream.lang] = _split_stats(builder.sizes, unk)
     return stats
 
 
-def _append_sampled(flat: list[int], sizes: np.ndarray, lines: list[str], d: Dictionary):
-    """Add lines of pieces (already segmented) after the deterministic ones."""
-    extra = np.empty(len(lines), dtype=np.int64)
+def _add_lines(builder: IndexedDatasetBuilder, lines: list[str], table: dict[str, list[int]], d: Dictionary) -> int:
+    """Append one sequence per line: the ids of its words' pieces, then </s>; returns the <unk> count."""
+    flat: list[int] = []
+    sizes = np.empty(len(lines), dtype=np.int64)
+    eos = d.eos_index
     for i, line in enumerate(lines):
-        pieces = line.split()
-        flat.extend(d.index(p) for p in pieces)
-        flat.append(d.eos_index)
-        extra[i] = len(pieces) + 1
-    return flat, np.concatenate([sizes, extra])
+        start = len(flat)
+        for word in line.split():
+            flat.extend(table[word])
+        flat.append(eos)
+        sizes[i] = len(flat) - start
+    ids = np.asarray(flat, dtype=np.int64)
+    builder.add_many(ids, sizes)
+    return int(np.count_nonzero(ids == d.unk_index))
 
 
-def _split_stats(flat_ids: np.ndarray, sizes: np.ndarray, d: Dictionary) -> dict:
+def _split_stats(sizes: np.ndarray, unk: int) -> dict:
     """Counts exclude the </s> that ends every sentence."""
-    lengths = sizes - 1
+    lengths = sizes.astype(np.int64) - 1
     tokens = int(lengths.sum())
-    unk = int(np.count_nonzero(flat_ids == d.unk_index))
     pct = {f"p{q}": int(np.percentile(lengths, q, method="higher")) for q in (50, 90, 99)}
     return {
         "sentences": int(len(sizes)),
@@ -495,7 +660,7 @@ def _split_stats(flat_ids: np.ndarray, sizes: np.ndarray, d: Dictionary) -> dict
     }
 
 
-def _write_metadata(config: PreprocessConfig, fingerprint: dict, codes, dicts, splits, destdir: Path) -> dict:
+def _write_metadata(config: PreprocessConfig, fingerprint: dict, codes, dicts, stats, destdir: Path) -> dict:
     """Write dictionaries, codes and preprocess.json; returns the recorded metadata."""
     codes_files = {}
     for lang in config.languages:
@@ -508,6 +673,7 @@ def _write_metadata(config: PreprocessConfig, fingerprint: dict, codes, dicts, s
         state = dataclasses.asdict(TextProcessorConfig(lang, config.tokenize, config.normalize_punct))
         state.pop("bpe_codes")
         processors[lang] = {**state, "bpe_codes_file": codes_files.get(lang)}
+    mono = stats.pop(MONOLINGUAL, {})
     meta = {
         "languages": config.languages,
         "dictionaries": {
@@ -516,7 +682,17 @@ def _write_metadata(config: PreprocessConfig, fingerprint: dict, codes, dicts, s
         },
         "bpe_codes_files": codes_files,
         "text_processors": processors,
-        "splits": splits,
+        "splits": stats,
+        # The datasets of --monolingual-trainpref, per language: where they are and what they hold.
+        "monolingual_splits": {
+            lang: {"split": "train", "prefix": config.dataset_prefix(MONOLINGUAL, lang), **numbers}
+            for lang, numbers in mono.items()
+        },
+        # Reserved symbols and their ids in each language's dictionary (4, 5, ... unless a given one differs).
+        "extra_symbols": {
+            "symbols": list(config.extra_symbols),
+            "ids": {lang: {s: d.index(s) for s in config.extra_symbols} for lang, d in dicts.items()},
+        },
     }
     meta = {**fingerprint, **meta}
     (destdir / "preprocess.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
