@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -72,3 +73,21 @@ def test_a_checkpoint_with_two_directions_translates_either_way(data, tmp_path):
     assert code == 0 and len(output.splitlines()) == 8, output
     code, output = nmt_captured("translate", "--path", str(both), "-s", "en", "-t", "fr")
     assert code == 2 and "translates de -> en, en -> de" in output
+
+
+def test_a_monolingual_split_generates_without_references(data, tmp_path):
+    code, output = nmt_captured("preprocess", "--only-source", "-s", "de", "--srcdict", str(data / "dict.de.txt"),
+                                "--bpe-codes", str(data / "bpecodes"), "--testpref", str(data.parent / "valid"),
+                                "--destdir", str(tmp_path / "mono"), "--workers", "1", "--quiet")  # fmt: skip
+    assert code == 0, output
+    mono = tmp_path / "data"
+    shutil.copytree(data, mono)
+    for ext in ("bin", "idx"):
+        shutil.copyfile(tmp_path / "mono" / f"test.de-None.de.{ext}", mono / f"mono.de-None.de.{ext}")
+    lines = _generate(mono, FORMAT1 / "checkpoint.pt", "--gen-subset", "mono")
+    assert not any(line.startswith("T-") for line in lines) and not any("BLEU" in line for line in lines)
+    with_refs = _generate(data, FORMAT1 / "checkpoint.pt")
+    hypotheses = lambda out: [x for x in out if x[:2] in ("S-", "H-", "D-", "P-")]  # noqa: E731
+    assert hypotheses(lines) == hypotheses(with_refs)  # the same sentences, the same translations
+    source_only = _generate(data, FORMAT1 / "checkpoint.pt", "--source-only")
+    assert hypotheses(source_only) == hypotheses(with_refs) and not any("BLEU" in x for x in source_only)

@@ -96,26 +96,21 @@ def test_a_split_serves_both_directions(data):
     assert list(forward.load_split("valid").src[0]) == list(backward.load_split("valid").tgt[0])
 
 
-def test_the_tag_is_on_the_tagged_split_only(data):
-    for lang in ("de", "en"):  # a dictionary with the symbol, as preprocess --extra-symbols writes one
-        with open(data / f"dict.{lang}.txt", "a", encoding="utf-8") as handle:
-            handle.write("<BT> 1\n")
-    task = _task(data, tagged_subsets="train1")
+def test_the_tag_is_on_the_tagged_split_only(tiny_corpus, data):
+    tagged = data.parent / "tagged"
+    preprocess(preprocess_config(tiny_corpus, tagged, joined_dictionary=True, extra_symbols=["<BT>"]))
+    _copy_split(tagged, "valid", "train1")
+    task = _task(tagged, tagged_subsets="train1")
     tag = task.src_dict.index("<BT>")
-    assert tag != task.src_dict.unk_index
+    assert tag == 4  # reserved right after the four specials
     mix = task._training_data()
     for ref in task.epoch_plan(1, BATCHING).batches:
         batch = task.batch(ref, train=True)
-        tagged = torch.from_numpy(np.asarray(ref) >= mix.offsets[1])
-        assert torch.equal(batch.src_tokens[:, 0].eq(tag), tagged)
+        in_train1 = torch.from_numpy(np.asarray(ref) >= mix.offsets[1])
+        assert torch.equal(batch.src_tokens[:, 0].eq(tag), in_train1)
         assert not batch.src_tokens[:, 1:].eq(tag).any()
-    plain = data.parent / "plain"
-    shutil.copytree(data, plain)
-    for lang in ("de", "en"):
-        text = (plain / f"dict.{lang}.txt").read_text(encoding="utf-8").replace("<BT> 1\n", "")
-        (plain / f"dict.{lang}.txt").write_text(text, encoding="utf-8")
     with pytest.raises(UserError, match="has no <BT> symbol"):
-        _task(plain, tagged_subsets="train1").describe_training()
+        _task(data, tagged_subsets="train1").describe_training()
 
 
 def test_a_monolingual_split_loads_as_source_text(tiny_corpus, tmp_path, data):
@@ -155,3 +150,10 @@ def test_a_multi_split_run_killed_and_resumed_equals_the_uninterrupted_run(data,
     assert whole["trainer_state"]["epoch"] == 1  # the stop fell inside the first epoch
     for name, tensor in whole["model"].items():
         assert torch.equal(tensor, resumed["model"][name]), name
+
+
+def test_recorded_preprocessing_that_cannot_be_read_fails_loudly(data):
+    assert set(_task(data).checkpoint_data().text_processors) == {"de", "en"}
+    (data / "bpecodes").unlink()  # preprocess.json still names it
+    with pytest.raises(UserError, match="bpecodes: unreadable BPE codes"):
+        _task(data).checkpoint_data()

@@ -90,15 +90,25 @@ def _tokenize_protected(tokenizer: Tokenizer, line: str, protected: frozenset[st
     return " ".join(t for t in out if t)
 
 
+# Tokenized lines remembered per process across chunks (corpora repeat lines: captions, web crawls),
+# bounded so memory stays flat however long the corpus: the memory is forgotten when it fills.
+TOKENIZED_CACHE_LINES = 50_000
+_TOKENIZERS: dict[str, tuple[Tokenizer, dict[str, str]]] = {}
+
+
 def tokenize_chunk(task: tuple[TokenizerConfig, frozenset[str], Sequence[str]]) -> list[str]:
-    """Tokenized lines; a line repeated within the chunk is tokenized once."""
+    """Tokenized lines; a line seen recently in this process is tokenized once."""
     config, protected, lines = task
-    tokenizer = Tokenizer(config)
-    cache: dict[str, str] = {}
+    key = repr((config, sorted(protected)))
+    if key not in _TOKENIZERS:
+        _TOKENIZERS[key] = (Tokenizer(config), {})
+    tokenizer, cache = _TOKENIZERS[key]
     out = []
     for line in lines:
         tokens = cache.get(line)
         if tokens is None:
+            if len(cache) >= TOKENIZED_CACHE_LINES:
+                cache.clear()
             tokens = cache[line] = (
                 _tokenize_protected(tokenizer, line, protected) if protected else tokenizer.tokenize(line)
             )
