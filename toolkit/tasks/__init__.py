@@ -19,5 +19,7 @@ def inference_task(config: dict, data: str, source_lang: str, target_lang: str):
     entry = TASKS.entries.get(name) or TASKS.entries["translation"]
     params = config_from_dict(entry.config_cls, recorded.get("params") or {}) if name in TASKS.entries else None
     params = params or entry.config_cls()
-    params = dataclasses.replace(params, data=data, source_lang=source_lang, target_lang=target_lang)
+    given = {"data": data, "source_lang": source_lang, "target_lang": target_lang}
+    names = {f.name for f in dataclasses.fields(params)}
+    params = dataclasses.replace(params, **{k: v for k, v in given.items() if k in names})
     return entry.cls(params)

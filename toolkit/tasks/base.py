@@ -77,13 +77,18 @@ class Task(Protocol):
         """The Batch a reference from a plan stands for."""
 
     def train_step(self, model, criterion, batch: Batch, update_num: int) -> tuple[torch.Tensor, int, dict]:
-        """The loss to back-propagate (sum-reduced), its sample size, and summable log values."""
+        """The loss to back-propagate (sum-reduced), its sample size, and summable log values.
+
+        The logs must hold "loss" (the float of the loss) and "sample_size"; every numeric
+        value is summed over the batches of an update and over processes.
+        """
 
     def valid_step(self, model, criterion, batch: Batch) -> dict:
         """Summable log values of one validation batch (model in eval mode, no gradient)."""
 
     def reduce_logs(self, logs: list[dict], criterion) -> dict:
-        """Figures from summed logs: loss, nll_loss, ppl, ntokens, and any stream or metric of its own.
+        """Figures from summed logs: loss, nll_loss, ppl, ntokens (all four required), and any
+        stream (loss_NAME) or metric of its own.
 
         A "messages" entry (a list of text lines), if present, is shown by the loop.
         """

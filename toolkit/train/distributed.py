@@ -44,6 +44,14 @@ class DistributedContext:
         dist.all_reduce(tensor, op=dist.ReduceOp.MAX if op == "max" else dist.ReduceOp.SUM)
         return tensor.cpu().tolist()
 
+    def union(self, names: list[str]) -> list[str]:
+        """The sorted union of every rank's names (log keys), so all ranks reduce the same list."""
+        if not self.enabled:
+            return sorted(set(names))
+        gathered: list = [None] * self.world_size
+        dist.all_gather_object(gathered, sorted(set(names)))
+        return sorted({name for part in gathered for name in part})
+
     def barrier(self) -> None:
         if self.enabled:
             dist.barrier()

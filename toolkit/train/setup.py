@@ -72,9 +72,21 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+_TASK_METHODS = (
+    "build_model", "describe_training", "epoch_plan", "valid_plan", "batch", "train_step", "valid_step",
+    "reduce_logs", "valid_metrics", "state_dict", "load_state_dict", "checkpoint_data", "load_split", "dictionary",
+    "text_processor", "config",
+)  # fmt: skip
+
+
 def build_components(setup: TrainingSetup, device: torch.device):
     """Task, model, criterion, optimizer and schedule, each from its registry."""
+    from toolkit.tasks.base import Task
+
     task = TASKS.get(setup.train.task).cls(setup.task)
+    if not isinstance(task, Task):
+        missing = [name for name in _TASK_METHODS if not hasattr(task, name)]
+        raise UserError(f"task {setup.train.task!r} lacks {', '.join(missing)} (see toolkit/tasks/base.py)")
     entry = ARCHITECTURES.get(setup.train.arch)
     try:
         model = task.build_model(entry.cls, setup.model)

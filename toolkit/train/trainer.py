@@ -161,9 +161,11 @@ class _CriterionStep:
 def merge_logs(logs: list[dict], distributed: DistributedContext) -> dict:
     """One log summing every batch of every rank (task and criterion log values are sums).
 
-    Every rank runs the same task, so every rank's logs carry the same numeric keys.
+    The ranks first agree on the keys: a rank with no batch (fewer validation batches than ranks)
+    or a task whose logs vary between batches contributes zeros for what it lacks.
     """
-    keys = sorted({key for log in logs for key, value in log.items() if isinstance(value, (int, float))})
+    mine = {key for log in logs for key, value in log.items() if isinstance(value, (int, float))}
+    keys = distributed.union(list(mine))
     totals = distributed.all_reduce([float(sum(log.get(key, 0) for log in logs)) for key in keys])
     merged = dict(zip(keys, totals, strict=True))
     for key in keys:
