@@ -106,6 +106,8 @@ class TrainingRun:
         self.task, self.model, self.criterion, self.optimizer, self.scheduler = build_components(setup, self.device)
         # Every rank builds the same initial model from the seed; DDP also broadcasts rank 0's.
         parallel_model = distributed.DataParallelModel(self.model, self.device) if self.dist.enabled else None
+        if cfg.best_checkpoint_metric == "bleu" and not cfg.maximize_best_checkpoint_metric:
+            raise UserError("--best-checkpoint-metric bleu: higher is better; add --maximize-best-checkpoint-metric")
         metrics = self.task.valid_metrics()
         if cfg.best_checkpoint_metric not in metrics:
             raise UserError(
