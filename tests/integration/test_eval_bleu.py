@@ -41,7 +41,10 @@ def test_validation_bleu_equals_generate_and_picks_the_best_checkpoint(tmp_path)
 def test_bleu_as_the_best_metric_needs_eval_bleu(tmp_path):
     data = tiny_data(tmp_path)
     code, output = nmt_captured("train", str(data), *MODEL, "--save-dir", str(tmp_path / "c"),
-                                "--best-checkpoint-metric", "bleu")  # fmt: skip
+                                "--best-checkpoint-metric", "bleu", "--maximize-best-checkpoint-metric")  # fmt: skip
     assert code == 2 and "bleu needs --eval-bleu" in output
+    code, output = nmt_captured("train", str(data), *MODEL, "--save-dir", str(tmp_path / "c"), "--eval-bleu",
+                                "--best-checkpoint-metric", "bleu")  # fmt: skip
+    assert code == 2 and "add --maximize-best-checkpoint-metric" in output
     code, output = nmt_captured("train", str(data), *MODEL, "--eval-bleu", "--eval-bleu-args", '{"beems": 2}')
     assert code == 2 and "beems" in output
