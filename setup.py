@@ -17,8 +17,10 @@ setup(
     ],
     extras_require={
         # The --plot-attention and training-curve tests draw; the --tensorboard-logdir tests read event files back.
-        "test": ["pytest>=7", "hypothesis>=6", "matplotlib>=3.7", "tensorboard>=2.10"],
+        # ... and the export tests compare CTranslate2's translations with ours.
+        "test": ["pytest>=7", "hypothesis>=6", "matplotlib>=3.7", "tensorboard>=2.10", "ctranslate2>=4.0"],
         "plot": ["matplotlib>=3.7"],
+        "ctranslate2": ["ctranslate2>=4.0"],
         "tensorboard": ["tensorboard>=2.10"],
     },
     entry_points={"console_scripts": ["nmt=cli.main:main"]},

@@ -1,10 +1,14 @@
-"""Beam-search translation speed: sentences/s of `nmt generate`, fp32 and bf16, and wall time with loading.
+"""Beam-search translation speed: sentences/s of `nmt generate` (fp32, bf16, int8) and of CTranslate2 on the
+`nmt export`ed model (ct2-fp32, ct2-int8), with wall time with loading, BLEU and size on disk, in one run.
 
 Usage:
     python benchmarks/generate_speed.py DATA_DIR CHECKPOINT [--subset test] [--beam 5] [--batch-size 128]
+        [--precision fp32 bf16 int8 ct2-fp32 ct2-int8]
 
 Runs the real command (`python -m cli generate ... --quiet`) once per precision, so the figures
 include everything a user waits for; the generator's own line gives the search-only throughput.
+int8 first writes the int8 checkpoint with `nmt quantize` (into a temporary directory; its time and
+both sizes on disk are printed) and then generates from it, as a user serving int8 would.
 """
 
 from __future__ import annotations
@@ -14,12 +18,15 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 from _machine import cpu_name, runnable_precisions  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
 REPO = Path(__file__).resolve().parents[1]
+NMT = ("fp32", "bf16", "int8")
+CT2 = ("ct2-fp32", "ct2-int8")  # CTranslate2 (pip install 'nmt[ctranslate2]') on the exported model
 
 
 def main() -> None:
@@ -29,17 +36,31 @@ def main() -> None:
     parser.add_argument("--subset", default="test")
     parser.add_argument("--beam", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--precision", nargs="+", default=["fp32", "bf16"])
+    parser.add_argument(
+        "--precision", nargs="+", default=[*NMT, *CT2], choices=[*NMT, *CT2], help="what to measure, in this order"
+    )
     parser.add_argument("--extra", default="", help="more flags for nmt generate, e.g. --cpu")
-    parser.add_argument("--profile", action="store_true", help="profile the search in-process (fp32 or bf16)")
+    parser.add_argument("--profile", action="store_true", help="profile the search in-process (fp32, bf16 or int8)")
     args = parser.parse_args()
     if args.profile:
         profile(args)
         return
-    print(f"machine: {os.cpu_count()} cores, {cpu_name()}")
+    import torch
+
+    print(f"machine: {os.cpu_count()} cores, {cpu_name()}, vector unit {torch.backends.cpu.get_cpu_capability()}")
     print(f"config: {args.checkpoint} on {args.data} [{args.subset}], beam {args.beam}, batch size {args.batch_size}")
     on_gpu = "--cpu" not in args.extra.split() and _cuda_available()
-    for precision in runnable_precisions(args.precision, "cuda" if on_gpu else "cpu"):
+    scratch = tempfile.TemporaryDirectory(prefix="generate_speed.")
+    print(f"size on disk: {args.checkpoint} {Path(args.checkpoint).stat().st_size / 2**20:.2f} MiB")
+    wanted = [p for p in args.precision if p in NMT]
+    runnable = set(runnable_precisions(wanted, "cuda" if on_gpu else "cpu")) if wanted else set()
+    for precision in args.precision:
+        if precision in CT2:
+            ctranslate2_row(precision, args, Path(scratch.name))
+            continue
+        if precision not in runnable:
+            continue
+        checkpoint = quantized(args.checkpoint, Path(scratch.name)) if precision == "int8" else args.checkpoint
         command = [
             sys.executable,
             "-m",
@@ -47,7 +68,7 @@ def main() -> None:
             "generate",
             args.data,
             "--path",
-            args.checkpoint,
+            checkpoint,
             "--gen-subset",
             args.subset,
             "--beam",
@@ -79,6 +100,41 @@ def main() -> None:
         )
 
 
+def ctranslate2_row(precision: str, args: argparse.Namespace, scratch: Path) -> None:
+    """Export the checkpoint for CTranslate2 (float32 or int8) and measure it with nmt's search settings."""
+    try:
+        import ctranslate2  # noqa: F401
+    except ImportError:
+        print(f"{precision}: skipped (pip install 'nmt[ctranslate2]')")
+        return
+    from _ctranslate2 import export, measure_ctranslate2
+
+    quantization = "int8" if precision == "ct2-int8" else None
+    model_dir = export(args.checkpoint, scratch / precision, quantization)
+    f = measure_ctranslate2(model_dir, args.checkpoint, args.data, subset=args.subset, beam=args.beam,
+                            batch_size=args.batch_size)  # fmt: skip
+    print(
+        f"{precision:8s} search: {f['sentences_per_second']:.0f} sentences/s ({f['sentences']} sentences in "
+        f"{f['search_seconds']:.1f} s); wall with loading: {f['wall_seconds']:.1f} s; BLEU {f['bleu']:.2f}; "
+        f"size on disk {f['size_mib']:.2f} MiB",
+        flush=True,
+    )
+
+
+def quantized(checkpoint: str, directory: Path) -> str:
+    """`nmt quantize CHECKPOINT`: the int8 checkpoint's path; prints its time and both sizes on disk."""
+    output = directory / "int8.pt"
+    start = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-m", "cli", "quantize", checkpoint, str(output)], cwd=REPO, capture_output=True, text=True
+    )
+    if result.returncode:
+        print(result.stderr, file=sys.stderr)
+        sys.exit(result.returncode)
+    print(f"int8  nmt quantize: {time.perf_counter() - start:.1f} s; {result.stdout.strip()}", flush=True)
+    return str(output)
+
+
 def _cuda_available() -> bool:
     import torch
 
@@ -104,6 +160,7 @@ def profile(args: argparse.Namespace) -> None:
             gen_subset=args.subset,
             batch_size=args.batch_size,
             bf16=precision == "bf16",
+            quantize="int8" if precision == "int8" else None,
             quiet=True,
         )
         with torch_profile(activities=[ProfilerActivity.CPU]) as prof:

@@ -23,6 +23,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "score": ("cli.score", "BLEU, chrF and TER of a system output, with signatures"),
     "average-checkpoints": ("cli.average", "average the weights of several checkpoints"),
     "plot": ("cli.plot", "draw a run's training curves (train_log.jsonl) into a PNG"),
+    "quantize": ("cli.quantize", "write an int8 checkpoint for fast CPU inference (smaller on disk)"),
+    "export": ("cli.export", "convert a Transformer checkpoint for CTranslate2"),
     "info": ("cli.info", "the device, CPU vector unit and precision nmt would use here"),
 }
 

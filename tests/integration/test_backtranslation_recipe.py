@@ -45,8 +45,8 @@ def raw(tmp_path_factory) -> Path:
 def test_quick_recipe_interrupted_resumed_and_rerun(raw, tmp_path):
     work = tmp_path / "work"
     # Start, and kill the whole recipe once the baseline has written a checkpoint.
-    first = subprocess.Popen(["bash", str(RECIPE), str(raw)], env=_env(work, TAGGED="1", CEILING="0"), stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    first = subprocess.Popen(["bash", str(RECIPE), str(raw)], env=_env(work, TAGGED="1", CEILING="0"),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
     last = work / "models" / "baseline" / "checkpoint_last.pt"
     deadline = time.time() + 300
     while not last.exists() and first.poll() is None and time.time() < deadline:

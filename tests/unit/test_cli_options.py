@@ -111,6 +111,8 @@ BAD = {
     "score": (["--sys", "s", "--order", "five"], "--order"),
     "average-checkpoints": (["--inputs", "d", "--output", "o", "--num-epoch-checkpoints", "x"], "--num-epoch"),
     "plot": (["run", "--output"], "--output"),
+    "quantize": (["a.pt"], "OUTPUT"),
+    "export": (["CKPT", "OUT", "--quantization", "int4"], "--quantization"),
     "info": (["--device", "tpu"], "--device"),
 }
 
@@ -165,6 +167,8 @@ def _option_names(command: str) -> list[str]:
             "score": "toolkit.scoring.report:ScoreRunConfig",
             "average-checkpoints": "toolkit.train.average:AverageConfig",
             "plot": "cli.plot:PlotConfig",
+            "quantize": "toolkit.quantize.checkpoint:QuantizeConfig",
+            "export": "toolkit.export.ctranslate2:ExportConfig",
             "info": "cli.info:InfoConfig",
         }[command]
         where, name = config_cls.split(":")

@@ -22,10 +22,9 @@ import torch
 from toolkit.config import option
 from toolkit.data.tokenize import TOKENIZERS
 from toolkit.errors import UserError, note
-from toolkit.hardware import usable_bf16
 from toolkit.search.config import SearchConfig, bpe_marker
 from toolkit.search.generator import SequenceGenerator
-from toolkit.search.loading import InferenceModels, load_models, pick_device
+from toolkit.search.loading import QUANTIZATIONS, InferenceModels, inference_bf16, load_models, pick_device
 from toolkit.search.output import Postprocessor
 from toolkit.search.subset import generation_batches
 
@@ -74,8 +73,17 @@ class TranslateConfig:
     )
     bpe_codes: str | None = option(None, "subword-nmt codes file (default: the codes stored in the checkpoint)")
     seed: int = option(1, "random seed (sampling)")
-    bf16: bool = option(False, "run the model under bfloat16 autocast")
+    bf16: bool = option(
+        False, "run the model under bfloat16 autocast (ignored, with a note, for int8 models: see --quantize)"
+    )
     cpu: bool = option(False, "use the CPU even if CUDA is available")
+    quantize: str | None = option(
+        None,
+        "int8: run the linear layers, recurrent cells and vocabulary projection with int8 weights "
+        "(per-channel scales) on the CPU (implies --cpu; --bf16 is then ignored); an int8 checkpoint "
+        "from nmt quantize runs in int8 without it",
+        choices=QUANTIZATIONS,
+    )
 
     def validate(self) -> None:
         if self.buffer_size is not None and self.buffer_size < 1:
@@ -154,8 +162,10 @@ class Translator:
     def __init__(self, cfg: TranslateConfig) -> None:
         torch.manual_seed(cfg.seed)
         self.cfg = cfg
-        self.device = pick_device(cfg.cpu)
-        self.models: InferenceModels = load_models(cfg.path, self.device, cfg.source_lang, cfg.target_lang)
+        self.models: InferenceModels = load_models(
+            cfg.path, pick_device(cfg.cpu), cfg.source_lang, cfg.target_lang, cfg.quantize
+        )
+        self.device = self.models.device  # the CPU for int8 models
         if cfg.data:
             check_data_dictionaries(cfg.data, self.models)
         self.src_processor, tgt_processor = text_processors(cfg, self.models)
@@ -164,7 +174,7 @@ class Translator:
             self.models.models,
             cfg.search,
             self.models.tgt_dict.unk_index,
-            usable_bf16(cfg.bf16, self.device),
+            inference_bf16(cfg.bf16, self.models),
             need_attn=False,
             rng=rng,
         )

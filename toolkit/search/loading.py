@@ -8,8 +8,11 @@ from typing import Any
 
 import torch
 
-from toolkit.errors import UserError
+from toolkit.errors import UserError, note
+from toolkit.hardware import usable_bf16
 from toolkit.train.checkpoint import load_model_for_inference
+
+QUANTIZATIONS = ("int8",)
 
 
 @dataclass
@@ -26,6 +29,7 @@ class InferenceModels:
     src_lang: str = ""
     tgt_lang: str = ""
     languages: dict = field(default_factory=dict)
+    quantization: str | None = None  # "int8" when any model computes with int8 weights (on the CPU)
 
     def langs(self) -> tuple[str, str]:
         """(source, target) languages of the direction being translated."""
@@ -62,18 +66,27 @@ def split_paths(spec: str) -> list[Path]:
     return paths
 
 
-def load_models(spec: str, device: torch.device, source_lang: str = "", target_lang: str = "") -> InferenceModels:
+def load_models(
+    spec: str, device: torch.device, source_lang: str = "", target_lang: str = "", quantize: str | None = None
+) -> InferenceModels:
     """Load every checkpoint of `spec` (colon-separated) for one direction; they must share dictionaries.
 
     The direction is the first checkpoint's trained one unless --source-lang/--target-lang
     choose another it records; the other checkpoints must translate that direction too.
+    quantize="int8" quantizes float checkpoints at load time; int8 checkpoints load as int8 in
+    any case. int8 models run on the CPU: on a GPU machine they move there, with a note.
     """
     paths = split_paths(spec)
-    first = load_model_for_inference(paths[0], source_lang, target_lang)
-    loaded = [first] + [load_model_for_inference(p, first.src_lang, first.tgt_lang) for p in paths[1:]]
+    first = load_model_for_inference(paths[0], source_lang, target_lang, quantize)
+    loaded = [first] + [load_model_for_inference(p, first.src_lang, first.tgt_lang, quantize) for p in paths[1:]]
     for other in loaded[1:]:
         if other.src_dict != first.src_dict or other.tgt_dict != first.tgt_dict:
             raise UserError(f"cannot ensemble {other.path} with {first.path}: their dictionaries differ")
+    quantization = next((item.quantization for item in loaded if item.quantization), None)
+    if quantization and device.type != "cpu":
+        why = f"--quantize {quantize}" if quantize else f"{next(i.path for i in loaded if i.quantization)} is int8 and"
+        note(f"{why} runs on the CPU only; using the CPU (as with --cpu), not {device}")
+        device = torch.device("cpu")
     models = [item.model.to(device).eval() for item in loaded]
     return InferenceModels(
         models,
@@ -86,4 +99,16 @@ def load_models(spec: str, device: torch.device, source_lang: str = "", target_l
         first.src_lang,
         first.tgt_lang,
         first.languages,
+        quantization,
     )
+
+
+def inference_bf16(requested: bool, models: InferenceModels) -> bool:
+    """--bf16 where it pays: not with int8 models, whose matrix products are int8 already (said in a note)."""
+    if requested and models.quantization:
+        note(
+            f"--bf16 is ignored with {models.quantization}: the matrix products are {models.quantization}, "
+            "and what remains (attention over the cache, norms, softmax) runs in fp32"
+        )
+        return False
+    return usable_bf16(requested, models.device)

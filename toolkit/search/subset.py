@@ -20,10 +20,9 @@ from toolkit.config import option
 from toolkit.data.tokenize import TOKENIZERS
 from toolkit.errors import UserError, note
 from toolkit.fileio import atomic_open
-from toolkit.hardware import usable_bf16
 from toolkit.search.config import SearchConfig, bpe_marker
 from toolkit.search.generator import SequenceGenerator
-from toolkit.search.loading import InferenceModels, load_models, pick_device
+from toolkit.search.loading import QUANTIZATIONS, InferenceModels, inference_bf16, load_models, pick_device
 from toolkit.search.output import Postprocessor, sentence_lines
 from toolkit.search.scorer import score_targets
 
@@ -57,8 +56,17 @@ class GenerateConfig:
     score_reference: bool = option(False, "score the references instead of searching")
     results_path: str | None = option(None, "write generate-SUBSET.txt here (atomically)")
     seed: int = option(1, "random seed (sampling)")
-    bf16: bool = option(False, "run the model under bfloat16 autocast")
+    bf16: bool = option(
+        False, "run the model under bfloat16 autocast (ignored, with a note, for int8 models: see --quantize)"
+    )
     cpu: bool = option(False, "use the CPU even if CUDA is available")
+    quantize: str | None = option(
+        None,
+        "int8: run the linear layers, recurrent cells and vocabulary projection with int8 weights "
+        "(per-channel scales) on the CPU (implies --cpu; --bf16 is then ignored); an int8 checkpoint "
+        "from nmt quantize runs in int8 without it",
+        choices=QUANTIZATIONS,
+    )
     print_alignment: bool = option(False, "print A- lines (argmax attention)")
     plot_attention: str | None = option(None, "write attention heatmaps (PNG) here; needs matplotlib")
     plot_limit: int = option(20, "plot only sentences with id below this")
@@ -162,8 +170,8 @@ def generate_subset(cfg: GenerateConfig, out: IO[str] | None = None) -> dict:
         except OSError as error:
             raise UserError(f"--plot-attention {cfg.plot_attention}: {error.strerror}") from None
     torch.manual_seed(cfg.seed)
-    device = pick_device(cfg.cpu)
-    models = load_models(cfg.path, device, cfg.source_lang, cfg.target_lang)
+    models = load_models(cfg.path, pick_device(cfg.cpu), cfg.source_lang, cfg.target_lang, cfg.quantize)
+    device = models.device  # the CPU for int8 models
     task = _load_task(cfg, models)
     dataset = task.load_split(cfg.gen_subset, source_only=cfg.source_only)
     if len(dataset) == 0:
@@ -182,7 +190,7 @@ def generate_subset(cfg: GenerateConfig, out: IO[str] | None = None) -> dict:
         models.models,
         cfg.search,
         unk_index=models.tgt_dict.unk_index,
-        bf16=usable_bf16(cfg.bf16, device),
+        bf16=inference_bf16(cfg.bf16, models),
         need_attn=cfg.print_alignment or bool(cfg.plot_attention),  # attention costs time: only when shown
         rng=rng,
     )

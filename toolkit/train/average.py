@@ -16,11 +16,13 @@ import torch
 
 from toolkit.config import option
 from toolkit.errors import UserError
+from toolkit.quantize.checkpoint import refuse_quantized
 from toolkit.train.checkpoint import load_checkpoint
 
 _EPOCH = re.compile(r"^checkpoint(\d+)\.pt$")
 _UPDATE = re.compile(r"^checkpoint_(\d+)_(\d+)\.pt$")
 DROPPED = ("optimizer", "lr_scheduler", "trainer_state")
+ADVICE = "average the float checkpoints, then quantize the average"
 
 
 @dataclass
@@ -119,10 +121,12 @@ def average_checkpoints(paths: Sequence[Path]) -> dict:
         raise UserError("no checkpoints to average")
     first_path = Path(paths[0])
     reference = load_checkpoint(first_path)
+    refuse_quantized(reference, first_path, ADVICE)
     sums = {k: v.to(torch.float64) if torch.is_floating_point(v) else v for k, v in reference["model"].items()}
     last = reference
     for path in paths[1:]:
         state = load_checkpoint(path)
+        refuse_quantized(state, path, ADVICE)
         _check_compatible(reference, state, first_path, Path(path))
         for key, tensor in state["model"].items():
             sums[key] = sums[key] + tensor.to(torch.float64) if torch.is_floating_point(tensor) else tensor

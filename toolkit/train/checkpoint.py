@@ -8,6 +8,9 @@ A checkpoint is plain data (dicts, lists, numbers, strings, tensors) so that
      dictionaries: {LANG: ...}, text_processors: {LANG: ...} | None,
      model, optimizer, lr_scheduler, trainer_state}
 
+An int8 checkpoint (`nmt quantize`, toolkit/quantize/checkpoint.py) holds its weights under
+`int8` (int8 matrices and their scales) instead of `model`, and no trainer state.
+
 Format 1 (before the task seam) keyed dictionaries and processors by side ({src, tgt})
 and named the languages only in config.task.params; it still loads (`languages_of`).
 """
@@ -105,15 +108,31 @@ class LoadedModel:
     config: dict
     text_processors: dict | None  # {"src": TextProcessor, "tgt": TextProcessor} of this direction
     languages: dict  # all the checkpoint records (directions, ids, decoder_start)
+    quantization: str | None = None  # "int8": the model computes with int8 weights (CPU only)
 
 
-def load_model_for_inference(path: str | os.PathLike, source_lang: str = "", target_lang: str = "") -> LoadedModel:
-    """Rebuild model, dictionaries and preprocessing of one direction from a checkpoint alone."""
+def load_model_for_inference(
+    path: str | os.PathLike, source_lang: str = "", target_lang: str = "", quantize: str | None = None
+) -> LoadedModel:
+    """Rebuild model, dictionaries and preprocessing of one direction from a checkpoint alone.
+
+    An int8 checkpoint (`nmt quantize`) loads as an int8 model; quantize="int8" quantizes a float
+    checkpoint's model the same way at load time (the same weights as its int8 checkpoint).
+    """
+    path = Path(path)
+    return model_from_state(load_checkpoint(path), path, source_lang, target_lang, quantize)
+
+
+def model_from_state(
+    state: dict, path: Path, source_lang: str = "", target_lang: str = "", quantize: str | None = None
+) -> LoadedModel:
+    """`load_model_for_inference` of an already loaded checkpoint `state` (read from `path`)."""
     from toolkit.data.dictionary import Dictionary
     from toolkit.models import build_model
+    from toolkit.quantize.checkpoint import int8_weights, quantization_of
+    from toolkit.quantize.model import int8_model, quantize_model
 
-    path = Path(path)
-    state = load_checkpoint(path)
+    stored = quantization_of(state)
     try:
         languages, dictionaries, processor_states = languages_of(state)
         src, tgt = choose_direction(path, languages, source_lang, target_lang)
@@ -122,7 +141,12 @@ def load_model_for_inference(path: str | os.PathLike, source_lang: str = "", tar
         model = build_model(
             state["config"]["model"], len(src_dict), len(tgt_dict), tgt_dict.pad_index, tgt_dict.eos_index
         )
-        model.load_state_dict(state["model"])
+        if stored:
+            model = int8_model(model, *int8_weights(state))
+        else:
+            model.load_state_dict(state["model"])
+            if quantize == "int8":
+                model = quantize_model(model)
     except UserError:
         raise
     except (KeyError, RuntimeError, TypeError, ValueError) as error:
@@ -138,4 +162,5 @@ def load_model_for_inference(path: str | os.PathLike, source_lang: str = "", tar
             for side, lang in (("src", src), ("tgt", tgt))
             if lang in processor_states
         }
-    return LoadedModel(path, model, src, tgt, src_dict, tgt_dict, state["config"], processors, languages)
+    quantization = stored or quantize
+    return LoadedModel(path, model, src, tgt, src_dict, tgt_dict, state["config"], processors, languages, quantization)

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import torch
 
 from toolkit.errors import UserError
+from toolkit.quantize.checkpoint import refuse_quantized
 from toolkit.train.checkpoint import load_checkpoint
 
 NameMap = list[tuple[str, str]]
@@ -117,6 +118,7 @@ def initialize_from(
 ) -> InitReport:
     """Copy into `model` every tensor the checkpoint at `path` has for it (see the module docstring)."""
     state = load_checkpoint(path)
+    refuse_quantized(state, path, "--init-from needs the float checkpoint")
     weights = state.get("model")
     if not isinstance(weights, dict) or not weights:
         raise UserError(f"--init-from {path}: the checkpoint holds no model weights")

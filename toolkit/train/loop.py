@@ -19,6 +19,7 @@ import torch
 from toolkit.errors import UserError
 from toolkit.fileio import atomic_path
 from toolkit.hardware import usable_bf16
+from toolkit.quantize.checkpoint import refuse_quantized
 from toolkit.tasks.base import Batching
 from toolkit.train import distributed, retention
 from toolkit.train.checkpoint import load_checkpoint, save_checkpoint
@@ -182,6 +183,7 @@ class TrainingRun:
                 self.reporter.message(initialize_from(self.model, cfg.init_from, cfg.init_from_map).summary())
             return
         state = load_checkpoint(path)
+        refuse_quantized(state, path, "--restore-file needs a training (float) checkpoint")
         try:
             self.model.load_state_dict(state["model"])
         except (RuntimeError, KeyError) as error:
