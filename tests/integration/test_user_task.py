@@ -38,3 +38,19 @@ def test_a_two_stream_user_task_logs_each_stream_and_resumes_its_state(tmp_path)
     assert [r["update"] for r in lines if r.get("type") == "train"] == [5, 6]
     assert all("loss_reversed" in r for r in lines if r.get("type") == "train")
     assert torch.load(save / "checkpoint_last.pt", weights_only=True)["trainer_state"]["task"] == {"steps": 6}
+
+
+def test_generate_and_translate_use_the_user_task_with_user_dir(tmp_path):
+    data = tiny_data(tmp_path)
+    save = tmp_path / "ckpt"
+    code, output = nmt_captured("train", str(data), *TINY, "--user-dir", str(PLUGIN), "--task", "two_stream",
+                                "--save-dir", str(save), "--max-update", "2")  # fmt: skip
+    assert code == 0, output
+    checkpoint = str(save / "checkpoint_last.pt")
+    runs = [nmt_captured("generate", str(data), "--path", checkpoint, "--gen-subset", "valid", *extra)
+            for extra in ([], ["--user-dir", str(PLUGIN)])]  # fmt: skip
+    assert all(code == 0 for code, _ in runs), runs
+    hypotheses = [[x for x in out.splitlines() if x.startswith("H-")] for _, out in runs]
+    assert hypotheses[0] == hypotheses[1] and len(hypotheses[0]) == 8  # its data is read as translation reads it
+    code, output = nmt_captured("generate", str(data), "--path", checkpoint, "--user-dir", str(tmp_path / "nope.py"))
+    assert code == 2 and "--user-dir not found" in output

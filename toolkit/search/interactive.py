@@ -77,6 +77,9 @@ class TranslateConfig:
         False, "run the model under bfloat16 autocast (ignored, with a note, for int8 models: see --quantize)"
     )
     cpu: bool = option(False, "use the CPU even if CUDA is available")
+    user_dir: str | None = option(
+        None, "import this module or package first: the tasks and architectures a checkpoint was trained with"
+    )
     quantize: str | None = option(
         None,
         "int8: run the linear layers, recurrent cells and vocabulary projection with int8 weights "
@@ -160,6 +163,9 @@ class Translator:
     """Holds the loaded models, preprocessing and search; translates blocks of raw lines."""
 
     def __init__(self, cfg: TranslateConfig) -> None:
+        from toolkit.train.setup import import_user_dir
+
+        import_user_dir(cfg.user_dir)
         torch.manual_seed(cfg.seed)
         self.cfg = cfg
         self.models: InferenceModels = load_models(

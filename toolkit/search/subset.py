@@ -60,6 +60,9 @@ class GenerateConfig:
         False, "run the model under bfloat16 autocast (ignored, with a note, for int8 models: see --quantize)"
     )
     cpu: bool = option(False, "use the CPU even if CUDA is available")
+    user_dir: str | None = option(
+        None, "import this module or package first: the tasks and architectures a checkpoint was trained with"
+    )
     quantize: str | None = option(
         None,
         "int8: run the linear layers, recurrent cells and vocabulary projection with int8 weights "
@@ -169,6 +172,9 @@ def generate_subset(cfg: GenerateConfig, out: IO[str] | None = None) -> dict:
             Path(cfg.plot_attention).mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise UserError(f"--plot-attention {cfg.plot_attention}: {error.strerror}") from None
+    from toolkit.train.setup import import_user_dir
+
+    import_user_dir(cfg.user_dir)
     torch.manual_seed(cfg.seed)
     models = load_models(cfg.path, pick_device(cfg.cpu), cfg.source_lang, cfg.target_lang, cfg.quantize)
     device = models.device  # the CPU for int8 models

@@ -10,7 +10,8 @@ from toolkit.tasks import translation  # noqa: F401  (registers the task)
 def inference_task(config: dict, data: str, source_lang: str, target_lang: str):
     """The checkpoint's task over DATA for one direction, as generate and translate use it.
 
-    A task this process does not know (a `--user-dir` one) reads its data as `translation` does.
+    A task this process does not know (a `--user-dir` one not imported with --user-dir) reads its
+    data as `translation` does.
     """
     from toolkit.registry import TASKS, config_from_dict
 
