@@ -16,6 +16,10 @@
 #   AVERAGE_UPDATES=N        average the last N update checkpoints instead (when epochs are long);
 #                            add "--save-interval-updates K --keep-interval-updates N" to TRAIN_ARGS
 #   TRAIN_ARGS="..."         extra flags for nmt train (override the defaults below)
+#   QUICK=1                  the whole pipeline on small slices (2,000 training pairs, 100 valid and test
+#                            sentences), 40 updates (a Transformer shrunk to one 64-wide layer a side), in
+#                            about a minute on 2 cores: a check of the pipeline and the machine, not of BLEU
+#                            (its WORK defaults to work/multi30k-quick)
 #   PREPROCESS_ARGS="..."    extra flags for nmt preprocess, e.g. "--bpe-dropout 0.1 --bpe-dropout-copies 4"
 #                            (a WORK that already holds data-bin keeps it: use a fresh WORK to change them)
 #                            with "--bpe-dropout-copies K" and TRAIN_ARGS="--bpe-dropout-per-epoch", each epoch
@@ -28,12 +32,15 @@
 #   held it back), lr 0.005 with a cosine decay that reaches its floor when the budget ends.
 # Setting ARCH keeps the first configuration's flags, whatever the hardware.
 #
-# Safe to rerun: finished stages are skipped and an interrupted training resumes.
+# Safe to rerun: finished stages are skipped and an interrupted training resumes. The run ends with a
+# table of every system trained in the same WORK (one row per architecture and direction, both scores).
 set -euo pipefail
 
 SRC=${SRC:-de}
 TGT=${TGT:-en}
 MINUTES=${MINUTES:-60}
+QUICK=${QUICK:-0}
+case "$QUICK" in 0|1) ;; *) echo "QUICK must be 0 or 1, not '$QUICK'" >&2; exit 2 ;; esac
 command -v nmt > /dev/null || { echo "nmt is not on PATH: install it first (pip install -e .)" >&2; exit 2; }
 PRECISION=${PRECISION:-$(nmt info --precision)}
 case "$PRECISION" in
@@ -46,6 +53,7 @@ if [ -z "${ARCH:-}" ] && [ "$PRECISION" = fp32 ]; then
   ARCH=transformer_tiny
 fi
 ARCH=${ARCH:-transformer_small}
+[ "$QUICK" = 1 ] && WORK=${WORK:-work/multi30k-quick}
 WORK=${WORK:-work/multi30k}
 AVERAGE=${AVERAGE:-10}
 AVERAGE_UPDATES=${AVERAGE_UPDATES:-0}
@@ -75,6 +83,22 @@ if [ -z "${1:-}" ]; then
   done
 fi
 
+MERGES=10000
+if [ "$QUICK" = 1 ]; then
+  stage "1b. QUICK: slices of $RAW -> $WORK/quick-raw"
+  mkdir -p "$WORK/quick-raw"
+  for split in train val test_2016_flickr; do
+    [ "$split" = train ] && n=2000 || n=100
+    for lang in "$SRC" "$TGT"; do
+      if [ -f "$RAW/$split.$lang.gz" ]; then gzip -dc "$RAW/$split.$lang.gz"; elif [ -f "$RAW/$split.$lang" ]; then
+        cat "$RAW/$split.$lang"; else echo "missing $RAW/$split.$lang[.gz]" >&2; exit 2; fi \
+        | head -n "$n" > "$WORK/quick-raw/$split.$lang"
+    done
+  done
+  RAW=$WORK/quick-raw
+  MERGES=1000
+fi
+
 stage "2. preprocess -> $BIN"
 if [ -f "$BIN/preprocess.json" ]; then
   echo "done already"
@@ -82,7 +106,7 @@ else
   # shellcheck disable=SC2086
   nmt preprocess --source-lang "$SRC" --target-lang "$TGT" \
     --trainpref "$RAW/train" --validpref "$RAW/val" --testpref "$RAW/test_2016_flickr" \
-    --destdir "$BIN" --tokenize moses --bpe subword-nmt --bpe-merges 10000 --joined-dictionary --workers 2 \
+    --destdir "$BIN" --tokenize moses --bpe subword-nmt --bpe-merges "$MERGES" --joined-dictionary --workers 2 \
     $PREPROCESS_ARGS
 fi
 
@@ -94,6 +118,11 @@ if [ "$FP32_PRESET" = 1 ]; then
   period=$(( MINUTES * 4500 / 60 - 1000 ))
   period=$(( period < 500 ? 500 : period ))
   PRESET_ARGS="--dropout 0.1 --lr-scheduler cosine --lr 0.005 --warmup-updates 1000 --period-updates $period --min-lr 1e-5"
+fi
+if [ "$QUICK" = 1 ]; then  # 40 updates: the pipeline, not the BLEU
+  PRESET_ARGS="--max-update 40 --lr 0.005 --warmup-updates 10"
+  case "$ARCH" in transformer*) PRESET_ARGS="$PRESET_ARGS --encoder-layers 1 --decoder-layers 1 \
+--encoder-embed-dim 64 --decoder-embed-dim 64 --encoder-ffn-embed-dim 128 --decoder-ffn-embed-dim 128" ;; esac
 fi
 [ "$PRECISION" = bf16 ] && PRECISION_FLAG=--bf16 || PRECISION_FLAG=--no-bf16
 echo "nmt train flags chosen for $PRECISION: $PRESET_ARGS $PRECISION_FLAG ${TRAIN_ARGS}"
@@ -130,6 +159,18 @@ stage "6. score against the raw reference"
 REF=$RESULTS/test.$TGT
 if [ -f "$RAW/test_2016_flickr.$TGT.gz" ]; then gzip -dc "$RAW/test_2016_flickr.$TGT.gz" > "$REF"; else cp "$RAW/test_2016_flickr.$TGT" "$REF"; fi
 echo "detokenized, cased sacreBLEU:"
-nmt score --sys "$RESULTS/generate-test.txt" --ref "$REF"
+sacre=$(nmt score --sys "$RESULTS/generate-test.txt" --ref "$REF")
+echo "$sacre"
 echo "lowercased BLEU on Moses-tokenized text (the Multi30k papers' protocol):"
-nmt score --sys "$RESULTS/generate-test.txt" --ref "$REF" --tokenize moses --lang "$TGT"
+tok=$(nmt score --sys "$RESULTS/generate-test.txt" --ref "$REF" --tokenize moses --lang "$TGT")
+echo "$tok"
+first_number() { sed -E 's/^[^=]*= ([0-9.]+).*/\1/' <<< "$1"; }  # "BLEU|signature = SCORE ..."
+printf '%s\t%s\t%s\t%s\t%s\n' "$ARCH" "$SRC->$TGT" "$PRECISION" "$(first_number "$sacre")" \
+  "$(first_number "$tok")" > "$RESULTS/scores.tsv"
+
+stage "summary: test_2016_flickr, beam 5, every system in $WORK (sacreBLEU: detokenized, cased; \
+tok-lc: Moses-tokenized, lowercased)"
+printf '%-28s %-9s %-9s %9s %7s\n' system direction precision sacreBLEU tok-lc
+sort "$WORK"/results/*/scores.tsv | while IFS=$'\t' read -r name direction precision sacre_bleu tok_bleu; do
+  printf '%-28s %-9s %-9s %9.2f %7.2f\n' "$name" "$direction" "$precision" "$sacre_bleu" "$tok_bleu"
+done

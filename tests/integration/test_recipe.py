@@ -66,9 +66,12 @@ def test_recipe_runs_end_to_end_and_reruns_safely(tmp_path):
     assert sorted(p.name for p in checkpoints.glob("checkpoint[0-9]*.pt")) == ["checkpoint2.pt", "checkpoint3.pt"]
     generated = (work / "results" / "transformer_tiny.de-en" / "generate-test.txt").read_text()
     assert len(re.findall(r"^D-\d+\t", generated, flags=re.M)) == 20
-    scores = re.findall(r"^BLEU\|.* = (\d+\.\d+)", first.stdout, flags=re.M)
+    scores = re.findall(r"^BLEU\|.*? = (\d+\.\d+)", first.stdout, flags=re.M)
     assert len(scores) == 2 and all(0 <= float(s) <= 100 for s in scores)
     assert "pretok:moses" in first.stdout
+    table = first.stdout[first.stdout.index("== summary") :].splitlines()
+    assert table[1].split() == ["system", "direction", "precision", "sacreBLEU", "tok-lc"]
+    assert table[2].split() == ["transformer_tiny", "de->en", "fp32", *(f"{float(s):.2f}" for s in scores)]
 
     stamp = (checkpoints / "average.pt").stat().st_mtime_ns
     second = _recipe(raw, work)
@@ -76,7 +79,27 @@ def test_recipe_runs_end_to_end_and_reruns_safely(tmp_path):
     assert second.stdout.count("done already") == 3  # preprocess, average, translate
     assert "resumed from" in second.stdout + second.stderr
     assert (checkpoints / "average.pt").stat().st_mtime_ns == stamp
-    assert re.findall(r"^BLEU\|.* = (\d+\.\d+)", second.stdout, flags=re.M) == scores
+    assert re.findall(r"^BLEU\|.*? = (\d+\.\d+)", second.stdout, flags=re.M) == scores
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="the recipe is a bash script")
+def test_quick_recipe_runs_on_slices_and_tabulates_every_system_in_its_work(tmp_path):
+    raw, work = tmp_path / "raw", tmp_path / "work"
+    _write_corpus(raw, {"train": 2300, "val": 130, "test_2016_flickr": 120})
+    run = _recipe(raw, work, QUICK="1", PREPROCESS_ARGS="", TRAIN_ARGS="--threads 1")
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    recorded = json.loads((work / "data-bin" / "de-en" / "preprocess.json").read_text())
+    assert recorded["splits"]["train"]["de"]["sentences"] == 2000 and recorded["splits"]["test"]["de"]["sentences"] == 100
+    assert "--max-update 40" in run.stdout  # the tiny model's flags are printed with the others
+    generated = (work / "results" / "transformer_tiny.de-en" / "generate-test.txt").read_text()
+    assert len(re.findall(r"^D-\d+\t", generated, flags=re.M)) == 100
+
+    small_lstm = "--threads 1 --encoder-embed-dim 32 --encoder-hidden-size 32 --decoder-embed-dim 32 \
+--decoder-hidden-size 32 --decoder-out-embed-dim 32"
+    other = _recipe(raw, work, QUICK="1", PREPROCESS_ARGS="", TRAIN_ARGS=small_lstm, ARCH="lstm")
+    assert other.returncode == 0, other.stdout[-2000:] + other.stderr[-2000:]
+    rows = [line.split() for line in other.stdout[other.stdout.index("== summary") :].splitlines()[2:]]
+    assert [row[:3] for row in rows] == [["lstm", "de->en", "fp32"], ["transformer_tiny", "de->en", "fp32"]]
 
 
 @pytest.mark.skipif(shutil.which("bash") is None, reason="the recipe is a bash script")
