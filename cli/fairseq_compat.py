@@ -105,7 +105,11 @@ FLAGS: dict[str, dict[str, Flag]] = {
         "--skip-invalid-size-inputs-valid-test": Flag(
             False, "nmt translates every sentence (and names one too long for the model); nothing to skip"
         ),
-        "--bpe": Flag(True, "generate removes subword-nmt's @@ markers from D- and T- lines in any case; ignored"),
+        "--bpe": Flag(
+            True,
+            "generate undoes the segmentation the checkpoint records (subword-nmt's @@ markers, or characters) "
+            "in D- and T- lines in any case; ignored",
+        ),
         "--bpe-codes": Flag(True, "generate needs no codes to remove BPE markers; ignored"),
         "--log-format": _LOG,
         "--log-interval": _LOG,

@@ -7,7 +7,8 @@ import sys
 from cli.options import parse_command
 
 DESCRIPTION = (
-    "Tokenize, learn and apply BPE, build dictionaries and binarize text (fairseq's layout). "
+    "Tokenize, learn and apply BPE (or split into characters: --bpe characters), build dictionaries and "
+    "binarize text (fairseq's layout). "
     "Text that already carries BPE markers (@@ ), as fairseq-preprocess expects, is taken as it is."
 )
 

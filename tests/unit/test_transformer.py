@@ -1,4 +1,4 @@
-"""The Transformer: incremental decoding equals the full teacher-forced pass; presets; attention."""
+"""The Transformer: the shared model checks (tests/helpers/model_checks.py) over variants; presets; attention."""
 
 import dataclasses
 
@@ -6,7 +6,9 @@ import pytest
 import torch
 
 from tests.helpers.model_checks import (
+    assert_decoder_is_causal,
     assert_incremental_equals_full,
+    assert_padding_invariant,
     assert_reorder_follows_the_beam,
     decoder_batch,
 )
@@ -39,24 +41,23 @@ def _model(**overrides):
 _batch = decoder_batch
 
 
-@pytest.mark.parametrize(
-    "overrides", [{}, {"normalize_before": True}, {"learned_pos": True}, {"share_all_embeddings": True}]
-)
+VARIANTS = [{}, {"normalize_before": True}, {"learned_pos": True}, {"share_all_embeddings": True}]
+
+
+@pytest.mark.parametrize("overrides", VARIANTS)
 def test_incremental_decoding_equals_full_forward(overrides):
     model = _model(**overrides)
+    assert_incremental_equals_full(model)
+    # The full pass returns no attention, so the shared check compares none: check decode_step's here.
     src, lengths, prev = _batch()
     with torch.no_grad():
-        features, _ = model(src, lengths, prev)
-        full = torch.log_softmax(model.output_layer(features), dim=-1)
-        encoder_out = model.encode(src, lengths)
-        state, steps = None, []
+        assert model(src, lengths, prev)[1] is None
+        encoder_out, state = model.encode(src, lengths), None
         for t in range(1, prev.size(1) + 1):
-            log_probs, attn, state = model.decode_step(prev[:, :t], encoder_out, state)
-            steps.append(log_probs)
-    torch.testing.assert_close(torch.stack(steps, dim=1), full, atol=1e-5, rtol=1e-5)
-    assert attn.shape == (3, 7)
-    torch.testing.assert_close(attn.sum(-1), torch.ones(3))
-    assert torch.all(attn[0, 5:] == 0), "attention must not reach source padding"
+            _, attn, state = model.decode_step(prev[:, :t], encoder_out, state)
+            assert attn.shape == (3, 7)  # (B, S): one row per sentence for the newest position
+            torch.testing.assert_close(attn.sum(-1), torch.ones(3))
+            assert torch.all(attn[0, 5:] == 0), "attention must not reach source padding"
 
 
 @pytest.mark.parametrize("overrides", [{}, {"share_all_embeddings": True}])
@@ -64,17 +65,19 @@ def test_incremental_decoding_from_a_start_token_equals_full_forward(overrides):
     assert_incremental_equals_full(_model(**overrides), start_tokens=torch.tensor([37, 38, 39]))
 
 
-def test_padding_does_not_change_the_output():
-    model = _model()
-    src, lengths, prev = _batch()
-    with torch.no_grad():
-        padded, _ = model(src[:1], lengths[:1], prev[:1])
-        unpadded, _ = model(src[:1, :5], lengths[:1], prev[:1])
-    torch.testing.assert_close(padded, unpadded, atol=1e-5, rtol=1e-5)
+@pytest.mark.parametrize("overrides", VARIANTS)
+def test_padding_does_not_change_the_output(overrides):
+    assert_padding_invariant(_model(**overrides))
 
 
-def test_reorder_state_follows_the_beam():
-    assert_reorder_follows_the_beam(_model())
+@pytest.mark.parametrize("overrides", VARIANTS)
+def test_decoder_is_causal(overrides):
+    assert_decoder_is_causal(_model(**overrides))
+
+
+@pytest.mark.parametrize("overrides", [{}, {"normalize_before": True}])
+def test_reorder_state_follows_the_beam(overrides):
+    assert_reorder_follows_the_beam(_model(**overrides))
 
 
 def test_presets_resolve_with_published_sizes():

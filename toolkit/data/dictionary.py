@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from toolkit.data.characters import CHARACTERS, join_characters
 from toolkit.errors import UserError
 from toolkit.fileio import atomic_open
 
@@ -195,5 +196,10 @@ def pad_to_multiple(d: Dictionary, padding_factor: int) -> None:
 
 
 def remove_bpe(text: str, bpe_symbol: str = "@@ ") -> str:
-    """Undo subword joints: 'new@@ york' -> 'newyork' (a trailing joint is dropped too)."""
+    """Undo subword joints: 'new@@ york' -> 'newyork' (a trailing joint is dropped too).
+
+    `bpe_symbol` "characters" names the character segmentation: 'n e w ▁ y o r k' -> 'new york'.
+    """
+    if bpe_symbol == CHARACTERS:
+        return join_characters(text)
     return (text + " ").replace(bpe_symbol, "").rstrip()

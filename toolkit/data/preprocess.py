@@ -9,6 +9,10 @@ Monolingual training text (--monolingual-trainpref LANG=FILE) joins BPE learning
 dictionary and is binarized as train.LANG-None.LANG. Reserved symbols (--extra-symbols) get ids
 4, 5, ... in every dictionary and are never split by BPE.
 
+`--bpe characters` (fairseq's spelling) learns no codes: every word becomes its characters and a
+▁ unit stands between words (toolkit/data/characters.py); preprocess.json records it among the
+text processors, so generate and translate undo it. Reserved symbols stay whole there too.
+
 `--tokenize auto` and `--bpe auto` are made concrete first: text that already carries subword-nmt
 markers ("the gre@@ at cat", as fairseq-preprocess takes it) is used as it is (none, none); other
 text is tokenized with Moses and segmented with subword-nmt. preprocess.json records the result.
@@ -19,7 +23,7 @@ renamed from a temporary directory, so it is either complete or absent.
 
 Layout of the destination (fairseq naming):
     dict.SRC.txt, dict.TGT.txt     "symbol count" lines (<s> <pad> </s> <unk> implicit)
-    bpecodes (or bpecodes.LANG)    subword-nmt codes
+    bpecodes (or bpecodes.LANG)    subword-nmt codes (none for --bpe none or characters)
     SPLIT.SRC-TGT.LANG.bin/.idx    memory-mapped ids (monolingual: SPLIT.SRC-None.SRC)
     train.LANG-None.LANG.bin/.idx  --monolingual-trainpref text of LANG
     preprocess.json                configuration, inputs, statistics, text processors
@@ -44,6 +48,7 @@ from pathlib import Path
 import numpy as np
 
 from toolkit.config import option
+from toolkit.data import characters
 from toolkit.data.bpe import learn_codes
 from toolkit.data.dictionary import Dictionary, build_dictionary, check_extra_symbols
 from toolkit.data.indexed import IndexedDatasetBuilder, best_dtype
@@ -65,7 +70,7 @@ from toolkit.errors import UserError
 from toolkit.fileio import atomic_directory, open_text, resolve_text_file
 
 FORMAT_VERSION = 1
-BPE_METHODS = ("subword-nmt", "none")
+BPE_METHODS = ("subword-nmt", characters.CHARACTERS, "none")
 # Settings that change how the work runs, not what it produces: not recorded.
 RUNTIME_FIELDS = ("destdir", "workers", "overwrite", "quiet")
 BPE_DROPOUT_FIELDS = ("bpe_dropout", "bpe_dropout_copies", "seed")
@@ -110,8 +115,9 @@ class PreprocessConfig:
     normalize_punct: bool = option(True, "Moses punctuation normalization")
     bpe: str = option(
         "auto",
-        "subword segmentation: subword-nmt (subword_nmt), none, or auto: subword-nmt, or none when the "
-        "training text already carries BPE markers (@@ )",
+        "subword segmentation: subword-nmt (subword_nmt), characters (each character a unit, ▁ between "
+        "words; no codes), none, or auto: subword-nmt, or none when the training text already carries BPE "
+        "markers (@@ )",
         choices=("auto", *BPE_METHODS),
     )
     bpe_merges: int = option(10000, "number of BPE merge operations to learn")
@@ -286,7 +292,10 @@ def validate(config: PreprocessConfig) -> None:
         (config.bpe_min_frequency >= 1, f"--bpe-min-frequency must be at least 1 (got {config.bpe_min_frequency})"),
         (0 <= config.bpe_dropout < 1, f"--bpe-dropout must be in [0, 1) (got {config.bpe_dropout})"),
         (config.bpe_dropout_copies >= 1, f"--bpe-dropout-copies must be at least 1 (got {config.bpe_dropout_copies})"),
-        (not (config.bpe_dropout and config.bpe == "none"), "--bpe-dropout needs BPE; drop --bpe none"),
+        (
+            not (config.bpe_dropout and config.bpe != "subword-nmt"),
+            f"--bpe-dropout needs BPE (subword-nmt); drop --bpe {config.bpe}",
+        ),
         (not (config.bpe_dropout and not config.trainpref), "--bpe-dropout applies to --trainpref, which is missing"),
         (config.thresholdsrc >= 0, f"--thresholdsrc must not be negative (got {config.thresholdsrc})"),
         (config.thresholdtgt >= 0, f"--thresholdtgt must not be negative (got {config.thresholdtgt})"),
@@ -302,7 +311,11 @@ def validate(config: PreprocessConfig) -> None:
         (config.tokenize in TOKENIZERS, f"--tokenize must be one of {', '.join(TOKENIZERS)}"),
         (config.bpe in BPE_METHODS, f"--bpe must be one of {', '.join(BPE_METHODS)}"),
         (config.encoding_errors in ("strict", "replace"), "--encoding-errors must be strict or replace"),
-        (not (config.bpe == "none" and config.bpe_codes), "--bpe-codes contradicts --bpe none"),
+        (not (config.bpe != "subword-nmt" and config.bpe_codes), f"--bpe-codes contradicts --bpe {config.bpe}"),
+        (
+            not (config.bpe == characters.CHARACTERS and config.bpe_separate),
+            "--bpe-separate learns codes per language; --bpe characters learns none: drop --bpe-separate",
+        ),
         (not (config.bpe_codes and config.bpe_separate), "--bpe-codes gives one codes file; drop --bpe-separate"),
         (not (config.joined_dictionary and config.tgtdict), "--joined-dictionary uses --srcdict only; drop --tgtdict"),
         (
@@ -317,6 +330,9 @@ def validate(config: PreprocessConfig) -> None:
             raise UserError(message)
     config.monolingual_files()  # a malformed item, a language twice or not -s/-t
     check_extra_symbols(config.extra_symbols)
+    clash = characters.protected_conflicts(config.extra_symbols) if config.bpe == characters.CHARACTERS else []
+    if clash:
+        raise UserError(f"--extra-symbols: {clash[0]} is a unit of --bpe characters (▁ or an escape such as <U+2581>)")
     if not config.trainpref:
         _validate_without_trainpref(config)
 
@@ -327,7 +343,7 @@ def _validate_without_trainpref(config: PreprocessConfig) -> None:
     lacking = [lang for lang in config.languages if lang not in mono]
     if not lacking:
         return  # BPE and every dictionary learn from the monolingual text
-    if config.bpe != "none" and not config.bpe_codes:
+    if config.bpe == "subword-nmt" and not config.bpe_codes:
         if not mono:
             raise UserError("learning BPE needs --trainpref (or pass --bpe-codes, or --bpe none)")
         raise UserError(
@@ -380,6 +396,7 @@ class _Stream:
     prefix: str  # the dataset in the destination
     tokens: Path  # the tokenized text, one line per input line
     counts: Counter = field(default_factory=Counter)  # words, in order of first occurrence
+    boundaries: int = 0  # spaces between words (--bpe characters counts them as ▁ units)
 
     @property
     def training(self) -> bool:
@@ -402,6 +419,10 @@ class _Job:
     @property
     def protected(self) -> frozenset[str]:
         return frozenset(self.config.extra_symbols)
+
+    @property
+    def characters(self) -> bool:
+        return self.config.bpe == characters.CHARACTERS
 
 
 def preprocess(config: PreprocessConfig) -> dict:
@@ -482,7 +503,12 @@ def _tokenize(job: _Job, streams: list[_Stream]) -> None:
             with open(stream.tokens, "w", encoding="utf-8", newline="\n") as out:
                 for lines in map_ordered(job.pool, tokenize_chunk, tasks, advance, job.window):
                     _write_lines(out, lines)
-                    stream.counts.update(_words(lines))
+                    if job.characters:  # the ▁ units between words count towards the dictionary
+                        words = [line.split() for line in lines]
+                        stream.boundaries += sum(len(w) - 1 for w in words if w)
+                        stream.counts.update(itertools.chain.from_iterable(words))
+                    else:
+                        stream.counts.update(_words(lines))
 
 
 def _train_word_counts(streams: list[_Stream], langs: list[str]) -> Counter:
@@ -498,7 +524,7 @@ def _train_word_counts(streams: list[_Stream], langs: list[str]) -> Counter:
 def _bpe_codes(job: _Job, streams: list[_Stream], given: str | None) -> dict[str, str | None]:
     """Codes text per language: none, given, learned jointly, or learned per language."""
     config, langs = job.config, job.config.languages
-    if config.bpe == "none":
+    if config.bpe in ("none", characters.CHARACTERS):
         return {lang: None for lang in langs}
     if given is not None:
         return {lang: given for lang in langs}
@@ -515,7 +541,7 @@ def _bpe_codes(job: _Job, streams: list[_Stream], given: str | None) -> dict[str
 
 
 def _segment(job: _Job, streams: list[_Stream], codes) -> dict[str, dict[str, tuple]]:
-    """word -> subword pieces, for each distinct word of each language (BPE applied once)."""
+    """word -> subword pieces (or characters), for each distinct word of each language (BPE applied once)."""
     words = {
         lang: list(dict.fromkeys(w for s in streams if s.lang == lang for w in s.counts))
         for lang in job.config.languages
@@ -523,6 +549,10 @@ def _segment(job: _Job, streams: list[_Stream], codes) -> dict[str, dict[str, tu
     with job.stages.stage("apply BPE", total=sum(len(v) for v in words.values())) as advance:
         out = {}
         for lang, vocab in words.items():
+            if job.characters:  # cheap enough for the main process
+                out[lang] = {w: characters.split_word(w, job.protected) for w in vocab}
+                advance(len(vocab))
+                continue
             if codes[lang] is None:
                 out[lang] = {w: (w,) for w in vocab}
                 continue
@@ -589,6 +619,10 @@ def _build_dictionaries(job: _Job, streams: list[_Stream], segmented, sampled) -
                     pieces[piece] += n
             if lang in sampled:
                 pieces.update(sampled[lang].counts)
+            if job.characters:
+                boundaries = sum(s.boundaries for s in streams if s.lang == lang and s.training)
+                if boundaries:
+                    pieces[characters.BOUNDARY] += boundaries
             counts[lang] = pieces
         build = partial(build_dictionary, padding_factor=config.padding_factor, extra_symbols=config.extra_symbols)
         if config.joined_dictionary:
@@ -614,10 +648,11 @@ def _binarize(job: _Job, streams: list[_Stream], segmented, sampled, dicts, dest
         }
         for stream in streams:
             d, table = dicts[stream.lang], ids_of[stream.lang]
+            boundary = d.index(characters.BOUNDARY) if job.characters else None
             unk = 0
             with IndexedDatasetBuilder(destdir / stream.prefix, best_dtype(len(d))) as builder:
                 for lines in read_chunks(stream.tokens, CHUNK_LINES):
-                    unk += _add_lines(builder, lines, table, d)
+                    unk += _add_lines(builder, lines, table, d, boundary)
                     advance(len(lines))
                 copies = sampled.get(stream.lang) if stream.split == "train" else None
                 if copies is not None:  # pieces already: each is its own "word"
@@ -630,15 +665,30 @@ def _binarize(job: _Job, streams: list[_Stream], segmented, sampled, dicts, dest
     return stats
 
 
-def _add_lines(builder: IndexedDatasetBuilder, lines: list[str], table: dict[str, list[int]], d: Dictionary) -> int:
-    """Append one sequence per line: the ids of its words' pieces, then </s>; returns the <unk> count."""
+def _add_lines(
+    builder: IndexedDatasetBuilder,
+    lines: list[str],
+    table: dict[str, list[int]],
+    d: Dictionary,
+    boundary: int | None = None,
+) -> int:
+    """Append one sequence per line: the ids of its words' pieces, then </s>; returns the <unk> count.
+
+    `boundary`: the id put between words (the ▁ unit of --bpe characters), or None for nothing.
+    """
     flat: list[int] = []
     sizes = np.empty(len(lines), dtype=np.int64)
     eos = d.eos_index
     for i, line in enumerate(lines):
         start = len(flat)
-        for word in line.split():
-            flat.extend(table[word])
+        if boundary is None:
+            for word in line.split():
+                flat.extend(table[word])
+        else:
+            for k, word in enumerate(line.split()):
+                if k:
+                    flat.append(boundary)
+                flat.extend(table[word])
         flat.append(eos)
         sizes[i] = len(flat) - start
     ids = np.asarray(flat, dtype=np.int64)
@@ -669,8 +719,9 @@ def _write_metadata(config: PreprocessConfig, fingerprint: dict, codes, dicts, s
             (destdir / codes_files[lang]).write_text(codes[lang], encoding="utf-8")
         dicts[lang].save(destdir / f"dict.{lang}.txt")
     processors = {}
+    bpe = characters.CHARACTERS if config.bpe == characters.CHARACTERS else "subword-nmt"
     for lang in config.languages:
-        state = dataclasses.asdict(TextProcessorConfig(lang, config.tokenize, config.normalize_punct))
+        state = TextProcessorConfig(lang, config.tokenize, config.normalize_punct, bpe=bpe).record()
         state.pop("bpe_codes")
         processors[lang] = {**state, "bpe_codes_file": codes_files.get(lang)}
     mono = stats.pop(MONOLINGUAL, {})

@@ -3,6 +3,9 @@
 `nmt preprocess` records how it treated each language; `load_text_processors(destdir)`
 rebuilds exactly that treatment, and `to_state()` embeds it (BPE codes text included)
 in a checkpoint, so generate and interactive translation process new text the same way.
+The segmentation is subword-nmt (with codes; without them: none) or characters
+(toolkit/data/characters.py); a state records `bpe` only for characters, so states written
+before characters existed are unchanged.
 """
 
 from __future__ import annotations
@@ -12,12 +15,14 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from toolkit.data import characters
 from toolkit.data.bpe import SEPARATOR, Segmenter
 from toolkit.data.dictionary import remove_bpe
 from toolkit.data.tokenize import Tokenizer, TokenizerConfig
 from toolkit.errors import UserError
 
 STATE_VERSION = 1
+SEGMENTATIONS = ("subword-nmt", characters.CHARACTERS)
 
 
 @dataclass(frozen=True)
@@ -29,6 +34,24 @@ class TextProcessorConfig:
     aggressive_dash_splits: bool = False
     bpe_codes: str | None = None  # the codes text itself; None: no BPE
     separator: str = SEPARATOR
+    bpe: str = "subword-nmt"  # or "characters" (then no codes)
+
+    def __post_init__(self) -> None:
+        if self.bpe not in SEGMENTATIONS:
+            raise UserError(f"unknown segmentation {self.bpe!r}; choose one of: {', '.join(SEGMENTATIONS)}")
+        if self.bpe == characters.CHARACTERS and self.bpe_codes:
+            raise UserError("character segmentation takes no BPE codes")
+
+    @property
+    def by_characters(self) -> bool:
+        return self.bpe == characters.CHARACTERS
+
+    def record(self) -> dict:
+        """The fields as a state records them: `bpe` only when it is not the default subword-nmt."""
+        out = asdict(self)
+        if not self.by_characters:
+            del out["bpe"]
+        return out
 
 
 class TextProcessor:
@@ -54,11 +77,20 @@ class TextProcessor:
         return self.tokenizer.detokenize(line)
 
     def apply_bpe(self, tokenized: str) -> str:
+        if self.config.by_characters:
+            return characters.segment_line(tokenized)
         return self.segmenter.segment_line(tokenized) if self.segmenter else " ".join(tokenized.split())
 
     def remove_bpe(self, line: str) -> str:
+        if self.config.by_characters:
+            return characters.join_characters(line)
         # Also without codes of its own: text preprocessed elsewhere (fairseq-style) carries the markers.
         return remove_bpe(line, self.config.separator + " ")
+
+    @property
+    def marker(self) -> str:
+        """What --remove-bpe names this segmentation: '@@ ' (subword-nmt's joint) or 'characters'."""
+        return characters.CHARACTERS if self.config.by_characters else self.config.separator + " "
 
     def encode(self, line: str) -> str:
         return self.apply_bpe(self.tokenize(line))
@@ -67,7 +99,7 @@ class TextProcessor:
         return self.detokenize(self.remove_bpe(bpe_line))
 
     def to_state(self) -> dict:
-        return {"version": STATE_VERSION, **asdict(self.config)}
+        return {"version": STATE_VERSION, **self.config.record()}
 
     @classmethod
     def from_state(cls, state: dict) -> TextProcessor:
@@ -81,6 +113,7 @@ class TextProcessor:
 
     def __repr__(self) -> str:
         bpe = f"{self.config.bpe_codes.count(chr(10)) - 1} merges" if self.config.bpe_codes else "no BPE"
+        bpe = characters.CHARACTERS if self.config.by_characters else bpe
         return f"TextProcessor({self.language}, {self.config.tokenize}, {bpe})"
 
 

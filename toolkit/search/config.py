@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from toolkit.config import option
+from toolkit.data.characters import CHARACTERS
 from toolkit.errors import UserError
 
 
@@ -45,15 +46,24 @@ class SearchConfig:
         return self
 
 
-_OTHER_SEGMENTERS = ("sentencepiece", "wordpiece", "letter", "_EOW", "silence", "characters")
+_OTHER_SEGMENTERS = ("sentencepiece", "wordpiece", "letter", "_EOW", "silence")
 
 
 def bpe_marker(value: str | None) -> str | None:
-    """The marker --remove-bpe removes: its value, None for 'none', or what fairseq's names mean."""
+    """The marker --remove-bpe removes: its value, None for 'none', or what fairseq's names mean.
+
+    'characters' names the character segmentation (nmt preprocess --bpe characters). On a side
+    segmented into characters, subword-nmt's '@@ ' (the default) means it too: see output.side_marker.
+    """
     if value is None or value.strip().lower() in ("", "none", "no"):
         return None
     if value in ("subword_nmt", "subword-nmt"):  # fairseq's name for the default
         return "@@ "
+    if value == CHARACTERS:
+        return CHARACTERS
     if value in _OTHER_SEGMENTERS:
-        raise UserError(f"--remove-bpe {value}: nmt segments with subword-nmt; give its marker, e.g. '@@ '")
+        raise UserError(
+            f"--remove-bpe {value}: nmt segments with subword-nmt or characters; give its marker, e.g. '@@ ', "
+            "or characters"
+        )
     return value

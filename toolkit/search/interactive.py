@@ -47,7 +47,10 @@ class TranslateConfig:
     batch_size: int | None = option(None, "maximum sentences per batch", aliases=("--max-sentences",))
     max_tokens: int | None = option(12000, "maximum padded source tokens per batch")
     remove_bpe: str | None = option(
-        "@@ ", "BPE marker to remove when no detokenizer is stored; bare --remove-bpe means '@@ '", const="@@ "
+        "@@ ",
+        "BPE marker to remove when no detokenizer is stored; bare --remove-bpe means '@@ ' (on a checkpoint "
+        "preprocessed with --bpe characters: characters)",
+        const="@@ ",
     )
     source_lang: str = option(
         "", "source language, one the checkpoint translates from (default: the trained direction's)", short="-s"
@@ -58,7 +61,8 @@ class TranslateConfig:
     output_format: str = option(
         "detok",
         "detok: detokenized text; tokenized: BPE removed, still tokenized; bpe: the model's subword units "
-        "as they are (to binarize back-translations without a lossy detokenize/retokenize round trip)",
+        "(characters and ▁ after --bpe characters) as they are (to binarize back-translations without a "
+        "lossy detokenize/retokenize round trip)",
         choices=OUTPUT_FORMATS,
     )
     tokenizer: str | None = option(
@@ -68,8 +72,8 @@ class TranslateConfig:
     )
     bpe: str | None = option(
         None,
-        "subword segmentation of the input: subword-nmt (subword_nmt) or none (default: the checkpoint's)",
-        choices=("subword-nmt", "none"),
+        "subword segmentation of the input: subword-nmt (subword_nmt), characters or none (default: the checkpoint's)",
+        choices=("subword-nmt", "characters", "none"),
     )
     bpe_codes: str | None = option(None, "subword-nmt codes file (default: the codes stored in the checkpoint)")
     seed: int = option(1, "random seed (sampling)")
@@ -95,8 +99,8 @@ class TranslateConfig:
             raise UserError(f"--batch-size must be at least 1 (got {self.batch_size})")
         if self.search.nbest != 1:
             raise UserError("--nbest: translate prints one line per input line; use nmt generate for n-best lists")
-        if self.bpe == "none" and self.bpe_codes:
-            raise UserError("--bpe-codes contradicts --bpe none")
+        if self.bpe in ("none", "characters") and self.bpe_codes:
+            raise UserError(f"--bpe-codes contradicts --bpe {self.bpe}")
         self.remove_bpe = bpe_marker(self.remove_bpe)
         self.search.validate()
 
@@ -136,9 +140,13 @@ def text_processors(cfg: TranslateConfig, models: InferenceModels) -> tuple:
 
 def _bpe_changes(cfg: TranslateConfig, base) -> dict:
     if cfg.bpe == "none":
-        if base.bpe_codes:
-            note("--bpe none: the checkpoint was trained with BPE; the input is taken as already segmented")
-        return {"bpe_codes": None}
+        if base.bpe_codes or base.by_characters:
+            note(f"--bpe none: the checkpoint was trained with {base.bpe}; the input is taken as already segmented")
+        return {"bpe_codes": None, "bpe": "subword-nmt"}
+    if cfg.bpe == "characters":
+        if not base.by_characters:
+            note("--bpe characters: the checkpoint was not trained on characters; segmenting the input into them")
+        return {"bpe_codes": None, "bpe": "characters"}
     if cfg.bpe_codes is None:
         if cfg.bpe is not None and not base.bpe_codes:
             raise UserError(f"--bpe {cfg.bpe}: the checkpoint stores no BPE codes; give --bpe-codes FILE")
@@ -150,7 +158,7 @@ def _bpe_changes(cfg: TranslateConfig, base) -> dict:
     if codes == base.bpe_codes:
         return {}
     note(f"--bpe-codes {cfg.bpe_codes} differ from the codes stored in the checkpoint; using {cfg.bpe_codes}")
-    return {"bpe_codes": codes}
+    return {"bpe_codes": codes, "bpe": "subword-nmt"}
 
 
 def _blocks(lines: Iterable[str], size: int) -> Iterator[list[str]]:
@@ -184,7 +192,9 @@ class Translator:
             need_attn=False,
             rng=rng,
         )
-        self.post = Postprocessor(self.models.src_dict, self.models.tgt_dict, cfg.remove_bpe, tgt_processor)
+        self.post = Postprocessor(
+            self.models.src_dict, self.models.tgt_dict, cfg.remove_bpe, tgt_processor, self.src_processor
+        )
         self.max_source = min(m.max_positions()[0] for m in self.models.models)
         self.truncated = 0
 
@@ -221,7 +231,7 @@ class Translator:
         if self.cfg.output_format == "bpe":
             return self.models.tgt_dict.string(ids.tolist())
         if self.cfg.output_format == "tokenized":
-            return self.models.tgt_dict.string(ids.tolist(), bpe_symbol=self.cfg.remove_bpe or "@@ ")
+            return self.post.tokenized(ids)
         return self.post.detokenize(ids)
 
 

@@ -3,34 +3,63 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
+from toolkit.data.characters import CHARACTERS
 from toolkit.search.hypothesis import Hypothesis
+
+SUBWORD_NMT = "@@ "
+
+
+def side_marker(marker: str | None, processor: Any | None) -> str | None:
+    """--remove-bpe for one side: subword-nmt's '@@ ' (the default) names a character side's segmentation.
+
+    A side segmented into characters holds no '@@ ' joint, so the default (or bare --remove-bpe)
+    undoes what the side records instead; any other value, and 'none', is taken as given.
+    """
+    if marker == SUBWORD_NMT and processor is not None and processor.config.by_characters:
+        return CHARACTERS
+    return marker
 
 
 @dataclass
 class Postprocessor:
-    """Undo BPE (`remove_bpe`, e.g. "@@ ", or None to keep it) and detokenize with the
-    target TextProcessor the data was prepared with (when there is one)."""
+    """Undo BPE (`remove_bpe`, e.g. "@@ " or "characters", or None to keep it) and detokenize with the
+    target TextProcessor the data was prepared with (when there is one).
+
+    `remove_bpe` applies to each side as side_marker says, from that side's processor (when known).
+    """
 
     src_dict: Any
     tgt_dict: Any
-    remove_bpe: str | None = "@@ "
+    remove_bpe: str | None = SUBWORD_NMT
     tgt_processor: Any | None = None
+    src_processor: Any | None = None
+    src_marker: str | None = field(init=False)
+    tgt_marker: str | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.src_marker = side_marker(self.remove_bpe, self.src_processor)
+        self.tgt_marker = side_marker(self.remove_bpe, self.tgt_processor)
 
     def source(self, ids: torch.Tensor) -> str:
-        return self.src_dict.string(ids.tolist(), bpe_symbol=self.remove_bpe)
+        return self.src_dict.string(ids.tolist(), bpe_symbol=self.src_marker)
 
     def target(self, ids: torch.Tensor) -> str:
-        return self.tgt_dict.string(ids.tolist(), bpe_symbol=self.remove_bpe)
+        return self.tgt_dict.string(ids.tolist(), bpe_symbol=self.tgt_marker)
+
+    def tokenized(self, ids: torch.Tensor) -> str:
+        """Segmentation undone whatever --remove-bpe says (none included), still tokenized."""
+        own = self.tgt_processor.marker if self.tgt_processor is not None else SUBWORD_NMT
+        return self.tgt_dict.string(ids.tolist(), bpe_symbol=self.tgt_marker or own)
 
     def detokenize(self, ids: torch.Tensor) -> str:
         if self.tgt_processor is not None:
             return self.tgt_processor.decode(self.tgt_dict.string(ids.tolist()))
-        return self.tgt_dict.string(ids.tolist(), bpe_symbol=self.remove_bpe or "@@ ")
+        return self.tgt_dict.string(ids.tolist(), bpe_symbol=self.tgt_marker or SUBWORD_NMT)
 
 
 def format_alignment(alignment: torch.Tensor | None) -> str:

@@ -45,7 +45,10 @@ class GenerateConfig:
     batch_size: int | None = option(None, "maximum sentences per batch", aliases=("--max-sentences",))
     max_tokens: int | None = option(12000, "maximum padded source tokens per batch")
     remove_bpe: str | None = option(
-        "@@ ", "BPE marker to remove in S-/H- lines; bare --remove-bpe means '@@ ', 'none' keeps BPE", const="@@ "
+        "@@ ",
+        "BPE marker to remove in S-/H- lines; bare --remove-bpe means '@@ ', 'none' keeps BPE, characters "
+        "undoes --bpe characters (which '@@ ' means on a side preprocessed so)",
+        const="@@ ",
     )
     scoring: str = option(
         "sacrebleu",
@@ -200,7 +203,10 @@ def generate_subset(cfg: GenerateConfig, out: IO[str] | None = None) -> dict:
         need_attn=cfg.print_alignment or bool(cfg.plot_attention),  # attention costs time: only when shown
         rng=rng,
     )
-    post = Postprocessor(models.src_dict, models.tgt_dict, cfg.remove_bpe, _target_processor(cfg, models, task))
+    src_processor = (models.text_processors or {}).get("src") or task.text_processor(models.src_lang)
+    post = Postprocessor(
+        models.src_dict, models.tgt_dict, cfg.remove_bpe, _target_processor(cfg, models, task), src_processor
+    )
 
     lines: dict[int, list[str]] = {}
     hyps: dict[int, str] = {}
