@@ -16,7 +16,10 @@
 #   SRC=de TGT=en            the direction of the final model (the reverse model is TGT->SRC)
 #   WORK=work/backtranslation
 #   ARCH=NAME                unset: transformer_tiny in fp32 (AVX2 CPUs), transformer_small in bf16
-#   MINUTES=25               training budget of EVERY training stage (baseline, reverse, forward, ceiling)
+#   UPDATES=1000             the budget of EVERY training stage (baseline, reverse, forward, ceiling): the
+#                            same number of updates of --max-tokens 4096 each, so every system gets the same
+#                            compute whatever else the machine is doing (about 15 minutes each on 2 AVX2 cores)
+#   MINUTES=30               and a cap on each stage's training time, should the machine be slower
 #   BT_METHOD=beam|greedy|sample|topk   how the reverse model back-translates (topk: TOPK=10)
 #   TAGGED=0|1               1: a <BT> tag before every synthetic source (Caswell et al. 2019)
 #   UPSAMPLE=1               --upsample-primary for the parallel split beside the synthetic one
@@ -44,7 +47,8 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 SRC=${SRC:-de}
 TGT=${TGT:-en}
 WORK=${WORK:-work/backtranslation}
-MINUTES=${MINUTES:-25}
+UPDATES=${UPDATES:-1000}
+MINUTES=${MINUTES:-30}
 BT_METHOD=${BT_METHOD:-beam}
 TOPK=${TOPK:-10}
 TAGGED=${TAGGED:-0}
@@ -61,10 +65,14 @@ case "$BT_METHOD" in
   topk) BT_FLAGS="--sampling --sampling-topk $TOPK --beam 1" ;;
   *) die "BT_METHOD must be beam, greedy, sample or topk, not '$BT_METHOD'" ;;
 esac
-case "$TAGGED$ROUNDS$QUICK$CEILING" in *[!0-9]*) die "TAGGED, ROUNDS, QUICK and CEILING take numbers" ;; esac
+case "$TAGGED$ROUNDS$QUICK$CEILING$UPDATES$MINUTES" in
+  *[!0-9]*) die "TAGGED, ROUNDS, QUICK, CEILING, UPDATES and MINUTES take whole numbers" ;;
+esac
+[ "$UPDATES" -gt 0 ] || die "UPDATES must be above 0"
 [ "$ROUNDS" = 1 ] || [ "$ROUNDS" = 2 ] || die "ROUNDS must be 1 or 2, not '$ROUNDS'"
 
 PRECISION=$(nmt info --precision)
+warmup=$(( UPDATES / 4 < 1000 ? UPDATES / 4 : 1000 ))
 if [ "$QUICK" = 1 ]; then
   ARCH=${ARCH:-transformer_tiny}
   MODEL_ARGS="--encoder-layers 1 --decoder-layers 1 --encoder-embed-dim 32 --decoder-embed-dim 32 \
@@ -74,18 +82,19 @@ if [ "$QUICK" = 1 ]; then
   RATIO=${RATIO:-4}  # an undertrained reverse model rambles: keep enough pairs to test the pipeline
 elif [ -z "${ARCH:-}" ] && [ "$PRECISION" = fp32 ]; then
   ARCH=transformer_tiny  # the Multi30k recipe's fp32 configuration, sized to the budget
-  period=$(( MINUTES * 4500 / 60 - 1000 )); period=$(( period < 500 ? 500 : period ))
-  MODEL_ARGS="--dropout 0.1 --lr-scheduler cosine --lr 0.005 --warmup-updates 1000 --period-updates $period --min-lr 1e-5"
+  # Warm up for a quarter of the updates, then one cosine down to the floor.
+  period=$(( UPDATES - warmup ))
+  MODEL_ARGS="--dropout 0.1 --lr-scheduler cosine --lr 0.005 --warmup-updates $warmup --period-updates $period --min-lr 1e-5"
   MERGES=10000; N_PAR=10000; N_MONO=9500; N_EVAL=0
 else
   ARCH=${ARCH:-transformer_small}
-  MODEL_ARGS="--lr 0.001 --warmup-updates 1000"
+  MODEL_ARGS="--lr 0.001 --warmup-updates $warmup"
   MERGES=10000; N_PAR=10000; N_MONO=9500; N_EVAL=0
 fi
 RATIO=${RATIO:-1.5}
 [ "$PRECISION" = bf16 ] && MODEL_ARGS="$MODEL_ARGS --bf16"
 TRAIN_FLAGS="--arch $ARCH $MODEL_ARGS --label-smoothing 0.1 --max-tokens 4096 --keep-last-epochs 5 --log-interval 100"
-[ "$QUICK" = 1 ] || TRAIN_FLAGS="$TRAIN_FLAGS --stop-time-minutes $MINUTES"
+[ "$QUICK" = 1 ] || TRAIN_FLAGS="$TRAIN_FLAGS --max-update $UPDATES --stop-time-minutes $MINUTES"
 TRAIN_FLAGS="$TRAIN_FLAGS $TRAIN_ARGS"
 
 TEXT=$WORK/text
