@@ -16,9 +16,9 @@
 #   SRC=de TGT=en            the direction of the final model (the reverse model is TGT->SRC)
 #   WORK=work/backtranslation
 #   ARCH=NAME                unset: transformer_tiny in fp32 (AVX2 CPUs), transformer_small in bf16
-#   UPDATES=1000             the budget of EVERY training stage (baseline, reverse, forward, ceiling): the
+#   UPDATES=1600             the budget of EVERY training stage (baseline, reverse, forward, ceiling): the
 #                            same number of updates of --max-tokens 4096 each, so every system gets the same
-#                            compute whatever else the machine is doing (about 15 minutes each on 2 AVX2 cores)
+#                            compute whatever else the machine is doing (25-28 minutes each on 2 AVX2 cores)
 #   MINUTES=30               and a cap on each stage's training time, should the machine be slower
 #   BT_METHOD=beam|greedy|sample|topk   how the reverse model back-translates (topk: TOPK=10)
 #   TAGGED=0|1               1: a <BT> tag before every synthetic source (Caswell et al. 2019)
@@ -47,7 +47,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 SRC=${SRC:-de}
 TGT=${TGT:-en}
 WORK=${WORK:-work/backtranslation}
-UPDATES=${UPDATES:-1000}
+UPDATES=${UPDATES:-1600}
 MINUTES=${MINUTES:-30}
 BT_METHOD=${BT_METHOD:-beam}
 TOPK=${TOPK:-10}
