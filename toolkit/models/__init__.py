@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from toolkit.models import rnn, transformer  # noqa: F401,E402  (registers each family's presets)
+from toolkit.models import bytenet, fconv, rnn, transformer  # noqa: F401,E402  (registers each family's presets)
 from toolkit.models.base import EncoderDecoderModel
 from toolkit.registry import ARCHITECTURES, config_from_dict, config_to_dict
 
