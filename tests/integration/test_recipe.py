@@ -89,7 +89,8 @@ def test_quick_recipe_runs_on_slices_and_tabulates_every_system_in_its_work(tmp_
     run = _recipe(raw, work, QUICK="1", PREPROCESS_ARGS="", TRAIN_ARGS="--threads 1")
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     recorded = json.loads((work / "data-bin" / "de-en" / "preprocess.json").read_text())
-    assert recorded["splits"]["train"]["de"]["sentences"] == 2000 and recorded["splits"]["test"]["de"]["sentences"] == 100
+    splits = recorded["splits"]
+    assert splits["train"]["de"]["sentences"] == 2000 and splits["test"]["de"]["sentences"] == 100
     assert "--max-update 40" in run.stdout  # the tiny model's flags are printed with the others
     generated = (work / "results" / "transformer_tiny.de-en" / "generate-test.txt").read_text()
     assert len(re.findall(r"^D-\d+\t", generated, flags=re.M)) == 100

@@ -83,7 +83,9 @@ def test_compat_table_notes_rewrites_and_refuses():
     with pytest.raises(UserError, match=r"^--diverse-beam-groups: "):
         fairseq_compat.apply("generate", ["D", "--diverse-beam-groups=2"], notes.append)
     assert fairseq_compat.apply("train", ["D", "--eval-bleu", "--upsample-primary=16"], notes.append) == [
-        "D", "--eval-bleu", "--upsample-primary=16"
+        "D",
+        "--eval-bleu",
+        "--upsample-primary=16",
     ]  # fmt: skip  (features of their own now, no longer refused)
     assert fairseq_compat.apply("score", ["--sys", "x", "--sacrebleu"], notes.append) == ["--sys", "x"]
     # A rewrite goes last, so it wins over a later nmt flag as the fairseq flag does; optional values.
