@@ -4,8 +4,7 @@ Sources: the translation example (IWSLT'14 de-en preprocess / train / generate),
 (fconv train, generate, interactive), the back-translation example (monolingual preprocess,
 generate with sampling, train with --upsample-primary) and fairseq-score. Each line either runs
 (with a short budget appended where it trains) or stops with its documented one-line refusal.
-Lines whose features another open issue builds (fconv) are here as refusals and turn into runs
-when those land; --eval-bleu and --upsample-primary (the task seam) now run.
+The fconv line, --eval-bleu and --upsample-primary (once refusals, until their issues landed) now run.
 """
 
 from __future__ import annotations
@@ -119,14 +118,16 @@ TRAIN_RUNS = {
         "$DATA", "$RAW"
     )
     + " --save-dir $CKPT/bt",
+    "fconv (getting started)": "fairseq-train $DATA --lr 0.25 --clip-norm 0.1 --dropout 0.2 --max-tokens 4000 "
+    "--arch fconv_iwslt_de_en --save-dir $CKPT/fconv",
 }
+# The budget for the fconv line: its structure at test size.
+FCONV_BUDGET = (
+    "--max-update 2 --encoder-layers '[(32, 3)] * 2' --decoder-layers '[(32, 3)]' --encoder-embed-dim 32 "
+    "--decoder-embed-dim 32 --decoder-out-embed-dim 32 --log-format simple --threads 1"
+)
 
 REFUSALS = {
-    "fconv (getting started)": (
-        "fairseq-train $DATA --lr 0.25 --clip-norm 0.1 --dropout 0.2 --max-tokens 4000 --arch fconv_iwslt_de_en "
-        "--save-dir $CKPT/fconv",
-        "unknown architecture 'fconv_iwslt_de_en'",
-    ),
     "big transformer in fp16 (translation README)": (
         "fairseq-train $DATA --arch transformer_vaswani_wmt_en_de_big --share-all-embeddings --optimizer adam "
         "--adam-betas '(0.9, 0.98)' --clip-norm 0.0 --lr 5e-4 --lr-scheduler inverse_sqrt --warmup-updates 4000 "
@@ -167,13 +168,17 @@ def test_documented_line_runs(fairseq_world, name):
 def test_documented_training_line_runs(fairseq_world, name):
     import json
 
-    result = _run(TRAIN_RUNS[name], fairseq_world, BUDGET)
+    fconv = "fconv" in TRAIN_RUNS[name]
+    result = _run(TRAIN_RUNS[name], fairseq_world, FCONV_BUDGET if fconv else BUDGET)
     assert result.returncode == 0, f"{TRAIN_RUNS[name]}\n{result.stderr[-1500:]}"
-    save = Path(fairseq_world["CKPT"]) / ("bleu" if "--eval-bleu" in TRAIN_RUNS[name] else "bt")
+    save = Path(fairseq_world["CKPT"]) / ("bleu" if "--eval-bleu" in TRAIN_RUNS[name] else "fconv" if fconv else "bt")
     log = [json.loads(line) for line in (save / "train_log.jsonl").read_text().splitlines()]
     valid = [record for record in log if record["type"] == "valid"]
     assert valid and (save / "checkpoint_best.pt").is_file()
-    if "--eval-bleu" in TRAIN_RUNS[name]:
+    if fconv:
+        state = torch.load(save / "checkpoint_last.pt", weights_only=True)
+        assert state["config"]["model"]["family"] == "fconv" and max(r["update"] for r in log) == 2
+    elif "--eval-bleu" in TRAIN_RUNS[name]:
         assert "bleu" in valid[-1] and "best_bleu" in valid[-1] and "example hypothesis:" in result.stdout
     else:
         assert "training on train 120 x16 (1920 an epoch)" in result.stdout
