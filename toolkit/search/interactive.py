@@ -141,7 +141,8 @@ def text_processors(cfg: TranslateConfig, models: InferenceModels) -> tuple:
 def _bpe_changes(cfg: TranslateConfig, base) -> dict:
     if cfg.bpe == "none":
         if base.bpe_codes or base.by_characters:
-            note(f"--bpe none: the checkpoint was trained with {base.bpe}; the input is taken as already segmented")
+            trained = "characters" if base.by_characters else "BPE"
+            note(f"--bpe none: the checkpoint was trained with {trained}; the input is taken as already segmented")
         return {"bpe_codes": None, "bpe": "subword-nmt"}
     if cfg.bpe == "characters":
         if not base.by_characters:
