@@ -119,4 +119,4 @@ def test_int8_model_searches_like_fp32(name):
     differences = [abs(a.score - b.score) for a, b in zip(expected, got, strict=True)]
     identical = [d for d, a, b in zip(differences, expected, got, strict=True) if torch.equal(a.tokens, b.tokens)]
     assert max(identical) < 0.1 and float(torch.tensor(differences).median()) < 0.05, differences
-    assert_reorder_follows_the_beam(int8)
+    assert_reorder_follows_the_beam(int8, duplicate_rows=False)  # activation scales are per batch
