@@ -4,12 +4,12 @@ with it, printing alignments from the averaged multi-step attention."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
-from tests.helpers.cli import nmt, nmt_captured
+from tests.helpers.cli import nmt_captured
+from tests.helpers.learning import assert_learns_to_reverse
 from tests.helpers.synthetic import make_task_dir
 
 EMBED_FLAGS = ["--encoder-embed-dim", "32", "--decoder-embed-dim", "32", "--decoder-out-embed-dim", "32"]
@@ -42,34 +42,9 @@ def reverse_data(tmp_path_factory) -> Path:
 @pytest.mark.slow
 @pytest.mark.parametrize("preset", sorted(BUDGETS))
 def test_preset_learns_to_reverse(preset, reverse_data, tmp_path):
-    updates, threshold, accuracy = BUDGETS[preset]
     layers = TEST_LAYERS[preset]
-    result = nmt(
-        "train", str(reverse_data), "--arch", preset, *EMBED_FLAGS,
-        "--encoder-layers", layers, "--decoder-layers", layers,
-        "--lr", "0.01", "--warmup-updates", "50", "--max-tokens", "1024", "--max-update", str(updates),
-        "--label-smoothing", "0", "--save-dir", str(tmp_path), "--log-format", "simple", "--seed", "1",
-        threads=1,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    records = [json.loads(line) for line in (tmp_path / "train_log.jsonl").read_text().splitlines()]
-    best = min(r["loss"] for r in records if r["type"] == "valid")
-    assert best < threshold, f"{preset}: reverse task not learned in {updates} updates, best valid {best:.3f} bits"
-
-    generated = nmt(
-        "generate", str(reverse_data), "--path", str(tmp_path / "checkpoint_best.pt"), "--gen-subset", "valid",
-        "--beam", "1", "--print-alignment", "--batch-size", "32",
-        threads=1,
-    )  # fmt: skip
-    assert generated.returncode == 0, generated.stderr
-    lines = generated.stdout.splitlines()
-    sources = {line.split("\t")[0][2:]: line.split("\t")[1] for line in lines if line.startswith("S-")}
-    hypotheses = {line.split("\t")[0][2:]: line.split("\t")[2] for line in lines if line.startswith("H-")}
-    assert len(sources) == len(hypotheses) == 100
-    reversed_exactly = sum(hypotheses[i].split() == sources[i].split()[::-1] for i in sources) / len(sources)
-    assert reversed_exactly >= accuracy, f"{preset}: greedy decoding reverses only {reversed_exactly:.0%}"
-    alignments = [line for line in lines if line.startswith("A-")]
-    assert len(alignments) == 100
+    flags = [*EMBED_FLAGS, "--encoder-layers", layers, "--decoder-layers", layers, "--max-tokens", "1024"]
+    assert_learns_to_reverse(reverse_data, tmp_path, preset, flags, BUDGETS[preset], alignments=True, threads=1)
 
 
 def test_help_shows_the_convolution_options():
