@@ -122,6 +122,10 @@ class MMapIndexedDataset:
     def __getitem__(self, i: int) -> np.ndarray:
         return self.view(i).astype(np.int64)
 
+    def stream(self) -> np.ndarray:
+        """Every sequence back to back, in order (each ends with its EOS): the memory map itself, no copy."""
+        return self._data
+
     def __iter__(self):
         for i in range(len(self)):
             yield self[i]

@@ -1,7 +1,9 @@
 """The Transformer (Vaswani et al. 2017), with cached incremental decoding.
 
-It has no language embeddings: the `src_lang`/`tgt_lang` arguments of the interface are
-accepted and ignored (a target-language tag as the decoder's start token still works).
+Language embeddings (XLM) are optional: with `--language-embeddings N` a learned vector per
+language is added to the encoder inputs (from `src_lang`) and the decoder inputs (from
+`tgt_lang`); without, those arguments are ignored (a target-language tag as the decoder's start
+token works either way).
 Shapes: B batch, S source length, T target length, D model dim, V vocabulary.
 """
 
@@ -51,6 +53,11 @@ class TransformerConfig:
     share_all_embeddings: bool = option(False, "tie source, target and output embeddings (joined dictionary)")
     share_decoder_input_output_embed: bool = option(False, "tie the output projection to the target embeddings")
     no_scale_embedding: bool = option(False, "do not scale embeddings by sqrt(dim)")
+    language_embeddings: int = option(
+        0,
+        "learned language embeddings for N languages, added to the encoder and decoder inputs as in XLM "
+        "(0: none); the task gives each sentence's language id (unsupervised_translation, masked_lm)",
+    )
     max_source_positions: int = option(1024, "longest source accepted")
     max_target_positions: int = option(1024, "longest target generated")
 
@@ -138,11 +145,21 @@ class DecoderLayer(nn.Module):
         return self.ffn_block(x, self.ffn), attn
 
 
-def _embedding(vocab: int, dim: int, pad_index: int) -> nn.Embedding:
+def _embedding(vocab: int, dim: int, pad_index: int | None) -> nn.Embedding:
     embed = nn.Embedding(vocab, dim, padding_idx=pad_index)
     nn.init.normal_(embed.weight, mean=0.0, std=dim**-0.5)
-    nn.init.zeros_(embed.weight[pad_index])
+    if pad_index is not None:
+        nn.init.zeros_(embed.weight[pad_index])
     return embed
+
+
+def _add_language(x: torch.Tensor, table: nn.Embedding | None, lang: torch.Tensor | None, side: str) -> torch.Tensor:
+    """x (B, T, D) plus the language vector of each row; unchanged for a model without language embeddings."""
+    if table is None:
+        return x
+    if lang is None:
+        raise ValueError(f"this model has language embeddings: the {side} language ids are missing")
+    return x + table(lang.to(x.device))[:, None, :]
 
 
 @ARCHITECTURES.register("transformer", config=TransformerConfig)
@@ -169,6 +186,11 @@ class TransformerModel(EncoderDecoderModel):
         self.decoder_layers = nn.ModuleList(DecoderLayer(c) for _ in range(c.decoder_layers))
         self.encoder_norm = nn.LayerNorm(c.encoder_embed_dim) if c.normalize_before else None
         self.decoder_norm = nn.LayerNorm(c.decoder_embed_dim) if c.normalize_before else None
+        # One table per side, so that --init-from xlm can fill the decoder's from a pretrained encoder.
+        self.encoder_lang_embed = self.decoder_lang_embed = None
+        if c.language_embeddings:
+            self.encoder_lang_embed = _embedding(c.language_embeddings, c.encoder_embed_dim, None)
+            self.decoder_lang_embed = _embedding(c.language_embeddings, c.decoder_embed_dim, None)
         self.encoder_scale = 1.0 if c.no_scale_embedding else math.sqrt(c.encoder_embed_dim)
         self.decoder_scale = 1.0 if c.no_scale_embedding else math.sqrt(c.decoder_embed_dim)
 
@@ -179,6 +201,8 @@ class TransformerModel(EncoderDecoderModel):
         for name in ("dropout", "attention_dropout", "activation_dropout"):
             if not 0.0 <= getattr(config, name) < 1.0:
                 raise ValueError(f"--{name.replace('_', '-')} must be in [0, 1), got {getattr(config, name)}")
+        if config.language_embeddings < 0:
+            raise ValueError(f"--language-embeddings must be >= 0, got {config.language_embeddings}")
         if config.share_all_embeddings:
             if src_vocab_size != tgt_vocab_size:
                 raise ValueError(
@@ -196,11 +220,14 @@ class TransformerModel(EncoderDecoderModel):
         return (self.config.max_source_positions, self.config.max_target_positions)
 
     # --- encoder ---------------------------------------------------------------------
-    def _encode(self, src_tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def _encode(
+        self, src_tokens: torch.Tensor, src_lang: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """src_tokens (B, S) -> encoder states (B, S, D) and an attention mask (B, 1, 1, S) or None."""
         padding = src_tokens.eq(self.pad_index)
         mask = ~padding[:, None, None, :] if bool(padding.any()) else None
         x = self.encoder_embed(src_tokens) * self.encoder_scale + self.encoder_positions(src_tokens.size(1))
+        x = _add_language(x, self.encoder_lang_embed, src_lang, "source")
         x = fast_dropout(x, self.config.dropout, self.training)
         for layer in self.encoder_layers:
             x = layer(x, mask)
@@ -211,7 +238,7 @@ class TransformerModel(EncoderDecoderModel):
     def encode(
         self, src_tokens: torch.Tensor, src_lengths: torch.Tensor, src_lang: torch.Tensor | None = None
     ) -> EncoderOut:
-        memory, mask = self._encode(src_tokens)
+        memory, mask = self._encode(src_tokens, src_lang)
         if mask is None:
             mask = torch.ones(src_tokens.size(0), 1, 1, src_tokens.size(1), dtype=torch.bool, device=src_tokens.device)
         # Encoder-decoder keys/values depend only on the source: project them once per sentence.
@@ -219,8 +246,9 @@ class TransformerModel(EncoderDecoderModel):
         return {"encoder_out": memory, "mask": mask, "cross_kv": cross_kv}
 
     # --- decoder ---------------------------------------------------------------------
-    def _embed_target(self, tokens: torch.Tensor, offset: int) -> torch.Tensor:
+    def _embed_target(self, tokens: torch.Tensor, offset: int, tgt_lang: torch.Tensor | None = None) -> torch.Tensor:
         x = self.decoder_embed(tokens) * self.decoder_scale + self.decoder_positions(tokens.size(1), offset)
+        x = _add_language(x, self.decoder_lang_embed, tgt_lang, "target")
         return fast_dropout(x, self.config.dropout, self.training)
 
     def forward(
@@ -231,8 +259,8 @@ class TransformerModel(EncoderDecoderModel):
         src_lang: torch.Tensor | None = None,
         tgt_lang: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        memory, mask = self._encode(src_tokens)
-        x = self._embed_target(prev_output_tokens, 0)
+        memory, mask = self._encode(src_tokens, src_lang)
+        x = self._embed_target(prev_output_tokens, 0, tgt_lang)
         for layer in self.decoder_layers:
             x, _ = layer(x, layer.cross_attn.project_kv(memory), mask)
         if self.decoder_norm is not None:
@@ -250,7 +278,7 @@ class TransformerModel(EncoderDecoderModel):
         if state is None:
             state = {"layers": [{} for _ in self.decoder_layers]}
         step = prev_tokens.size(1) - 1
-        x = self._embed_target(prev_tokens[:, -1:], step)
+        x = self._embed_target(prev_tokens[:, -1:], step, tgt_lang)
         attn = None
         last = len(self.decoder_layers) - 1
         for i, layer in enumerate(self.decoder_layers):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from toolkit.tasks import translation  # noqa: F401  (registers the task)
+from toolkit.tasks import masked_lm, translation, unsupervised  # noqa: F401  (register the tasks)
 
 
 def inference_task(config: dict, data: str, source_lang: str, target_lang: str):

@@ -133,6 +133,10 @@ def model_from_state(
     from toolkit.quantize.model import int8_model, quantize_model
 
     stored = quantization_of(state)
+    task = ((state.get("config") or {}).get("task") or {}).get("name")
+    if task == "masked_lm":
+        raise UserError(f"{path}: a masked-LM checkpoint (--task masked_lm) does not translate; start a model from it "
+                        "with nmt train --init-from")  # fmt: skip
     try:
         languages, dictionaries, processor_states = languages_of(state)
         src, tgt = choose_direction(path, languages, source_lang, target_lang)

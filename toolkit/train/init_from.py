@@ -36,6 +36,7 @@ NameMap = list[tuple[str, str]]
 XLM_MAPPING: tuple[tuple[str, str], ...] = (
     ("decoder_embed.", "encoder_embed."),
     ("decoder_positions.", "encoder_positions."),
+    ("decoder_lang_embed.", "encoder_lang_embed."),  # language embeddings, when the models have them
     ("decoder_layers.*.self_block.", "encoder_layers.*.attn_block."),  # the norm after self-attention
     ("decoder_layers.", "encoder_layers."),  # self_attn, ffn, ffn_block: the same names in both
     ("decoder_norm.", "encoder_norm."),

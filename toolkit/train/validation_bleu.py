@@ -184,8 +184,11 @@ class BleuValidator:
         self.bf16, self.seed = bf16, seed
         self._rng: torch.Generator | None = None
 
-    def _text(self, ids: torch.Tensor) -> str:
+    def text(self, ids: torch.Tensor) -> str:
+        """Token ids (no padding) as the text BLEU is computed on: detokenized, or tokenized with BPE removed."""
         return self.post.target(ids) if self.config.eval_tokenized_bleu else self.post.detokenize(ids)
+
+    _text = text
 
     def _generator(self, models: Sequence[Any], device: torch.device) -> SequenceGenerator:
         if self.search.sampling and (self._rng is None or self._rng.device != device):
