@@ -181,3 +181,47 @@ def test_masked_lm_pretraining_then_the_xlm_mapping_fills_encoder_and_decoder(ci
     # The masked LM itself does not translate: one line, exit code 2.
     code, output = nmt_captured("generate", str(cipher_data), "--path", str(checkpoint), "--gen-subset", "valid")
     assert code == 2 and "does not translate" in output and "Traceback" not in output
+
+
+class CopyModel(torch.nn.Module):
+    """Translates every sentence into itself: the collapse the validation signals must catch."""
+
+    pad_index, eos_index = 1, 2
+
+    def __init__(self, vocab: int) -> None:
+        super().__init__()
+        self.vocab = vocab
+
+    def encode(self, src_tokens, src_lengths, **languages):
+        return {"src": src_tokens}
+
+    def decode_step(self, prev_tokens, encoder_out, state, need_attn=False, **languages):
+        src, step = encoder_out["src"], prev_tokens.size(1) - 1
+        column = src[:, step] if step < src.size(1) else torch.full_like(src[:, 0], self.eos_index)
+        column = torch.where(column.eq(self.pad_index), torch.full_like(column, self.eos_index), column)
+        log_probs = torch.full((src.size(0), self.vocab), -1e9)
+        log_probs[torch.arange(src.size(0)), column] = 0.0
+        return log_probs, None, state
+
+
+def test_collapse_signals_count_copies_and_wrong_language_tokens(cipher_data):
+    task = UnsupervisedTranslationTask(UnsupervisedConfig(data=str(cipher_data)))
+    plan = task.valid_plan(Batching(max_tokens=4096, max_sentences=None, max_positions=None)).batches
+    pair = task.batch(plan[0], train=False).first  # a -> b
+    stats = task.translation_statistics(CopyModel(len(task.dict)), pair, "a", "b", "a_b")
+    rows = pair.src_tokens.size(0)
+    content = pair.src_tokens.ne(1) & pair.src_tokens.ne(2)
+    anchors = sum(int(pair.src_tokens.eq(task.dict.index(w)).sum()) for w in ("and", "."))
+    assert stats["a_b:_copies"] == stats["a_b:_sentences"] == rows
+    assert stats["a_b:_hyp_tokens"] == int(content.sum())
+    assert stats["a_b:_wrong_tokens"] == int(content.sum()) - anchors  # everything but the shared anchors
+    reduced = task.reduce_logs([{**stats, "loss": 0.0, "nll_loss": 0.0, "ntokens": 1, "sample_size": 1}], _Sum())
+    assert reduced["copy_a_b"] == 100.0 and 0 < reduced["wrong_lang_a_b"] < 100.0
+
+
+class _Sum:
+    @staticmethod
+    def reduce_logs(logs):
+        from toolkit.criterions.cross_entropy import summarize
+
+        return summarize(logs)

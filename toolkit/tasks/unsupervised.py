@@ -328,10 +328,10 @@ class UnsupervisedTranslationTask:
             teacher = self.teacher_batch(pair.ids, pair.src_tokens, pair.src_lengths, src, pair.target, tgt)
             stream_log = criterion(model, teacher)[2]
             _add_stream(log, name, stream_log, ("loss", "nll_loss", "ntokens", "sample_size", "nsentences"))
-            log.update(self._translation_statistics(model, pair, src, tgt, name))
+            log.update(self.translation_statistics(model, pair, src, tgt, name))
         return log
 
-    def _translation_statistics(self, model, pair: Batch, src: str, tgt: str, name: str) -> dict:
+    def translation_statistics(self, model, pair: Batch, src: str, tgt: str, name: str) -> dict:
         """BLEU statistics and the collapse counts of the greedy translations of one direction."""
         from toolkit.scoring.bleu import bleu_statistics
         from toolkit.train.validation_bleu import BleuValidator, EvalBleuConfig
