@@ -5,8 +5,9 @@ then `.`) in which each subject prefers two verbs and each verb its own two obje
 word frequencies: the structure that lets distributions, not parallel sentences, identify a word.
 Language B spells every subject and verb differently (`s3` -> `S3x`); the objects, `and` and `.`
 are shared anchors (as names, numbers and punctuation are between real languages), so a verb is
-known by the objects it takes and a subject by its verbs. The training halves are disjoint draws, so no B sentence translates an A sentence in
-training; the validation and test splits are parallel (the cipher applied to A).
+known by the objects it takes and a subject by its verbs. The two training corpora are
+independent draws, so no B sentence is made as the translation of an A sentence; the validation
+and test splits are parallel (the cipher applied to A).
 """
 
 from __future__ import annotations
