@@ -43,7 +43,7 @@ def translate_batch(
     seed: int = 1,
     update: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(tokens (B, T) right-padded, each row ending with EOS; lengths (B,)) for a batch of sources.
+    """(tokens (B, T) right-padded, each row ending with EOS; lengths (B,) with the EOS) for a batch of sources.
 
     start: the decoder's first input (EOS or a language tag); banned: (V,) bool of symbols never
     produced. The caller puts the model in eval mode (no dropout) and back afterwards.
@@ -51,8 +51,9 @@ def translate_batch(
     bsz, device = src_tokens.size(0), src_tokens.device
     pad, eos = model.pad_index, model.eos_index
     encoder_out = model.encode(src_tokens, src_lengths, **({} if src_lang is None else {"src_lang": src_lang}))
-    limits = (search.max_len_a * src_lengths.to(device).float() + search.max_len_b).long().clamp(min=2)
-    steps = int(limits.max())
+    # As in `nmt generate`: at most floor(a * |x| + b) tokens, then EOS.
+    limits = (search.max_len_a * src_lengths.to(device).double() + search.max_len_b).long().clamp(min=1)
+    steps = int(limits.max()) + 1
     ids = (sentence_ids if sentence_ids is not None else torch.arange(bsz)).to(device).long()[:, None]
     tokens = torch.full((bsz, steps + 1), pad, dtype=torch.long, device=device)
     tokens[:, 0] = start
@@ -66,7 +67,7 @@ def translate_batch(
         log_probs = log_probs.masked_fill(banned, -torch.inf)
         if step == 0:
             log_probs[:, eos] = -torch.inf  # no empty translation
-        last = step + 1 >= limits  # the longest allowed: EOS now
+        last = step >= limits  # as long as allowed: EOS now
         if search.sampling:
             vocab = log_probs.size(1)
             symbols = torch.arange(vocab, device=device)[None, :] + step * vocab
