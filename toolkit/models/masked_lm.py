@@ -18,12 +18,11 @@ import math
 import torch
 from torch import nn
 
-from toolkit.models.transformer import EncoderLayer, TransformerConfig, _add_language, _embedding
-from toolkit.modules.dropout import fast_dropout
+from toolkit.models.transformer import EncoderLayer, SourceEncoder, TransformerConfig, _embedding
 from toolkit.modules.positions import PositionEmbedding
 
 
-class MaskedLMEncoder(nn.Module):
+class MaskedLMEncoder(SourceEncoder, nn.Module):
     """The translation model's encoder (same config, same names) predicting masked tokens."""
 
     def __init__(self, c: TransformerConfig, vocab: int, pad_index: int, eos_index: int) -> None:
@@ -40,7 +39,7 @@ class MaskedLMEncoder(nn.Module):
         # Post-norm layers end normalised; pre-norm ones get encoder_norm. Either way the head reads
         # normalised states, as XLM's does.
         self.lm_bias = nn.Parameter(torch.zeros(vocab))
-        self.scale = 1.0 if c.no_scale_embedding else math.sqrt(c.encoder_embed_dim)
+        self.encoder_scale = 1.0 if c.no_scale_embedding else math.sqrt(c.encoder_embed_dim)
 
     @property
     def output_weight(self) -> torch.Tensor:
@@ -62,13 +61,4 @@ class MaskedLMEncoder(nn.Module):
         tgt_lang: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, None]:
         """src_tokens (B, L) with masked positions -> features (B, L, D) at every position."""
-        padding = src_tokens.eq(self.pad_index)
-        mask = ~padding[:, None, None, :] if bool(padding.any()) else None
-        x = self.encoder_embed(src_tokens) * self.scale + self.encoder_positions(src_tokens.size(1))
-        x = _add_language(x, self.encoder_lang_embed, src_lang, "source")
-        x = fast_dropout(x, self.config.dropout, self.training)
-        for layer in self.encoder_layers:
-            x = layer(x, mask)
-        if self.encoder_norm is not None:
-            x = self.encoder_norm(x)
-        return x, None
+        return self._encode(src_tokens, src_lang)[0], None

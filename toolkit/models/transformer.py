@@ -162,8 +162,29 @@ def _add_language(x: torch.Tensor, table: nn.Embedding | None, lang: torch.Tenso
     return x + table(lang.to(x.device))[:, None, :]
 
 
+class SourceEncoder:
+    """The Transformer encoder's pass, for a module with encoder_embed, encoder_scale, encoder_positions,
+    encoder_lang_embed, encoder_layers, encoder_norm, pad_index and config (the translation model and
+    the masked LM, toolkit/models/masked_lm.py, which shares its names)."""
+
+    def _encode(
+        self, src_tokens: torch.Tensor, src_lang: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """src_tokens (B, S) -> encoder states (B, S, D) and an attention mask (B, 1, 1, S) or None."""
+        padding = src_tokens.eq(self.pad_index)
+        mask = ~padding[:, None, None, :] if bool(padding.any()) else None
+        x = self.encoder_embed(src_tokens) * self.encoder_scale + self.encoder_positions(src_tokens.size(1))
+        x = _add_language(x, self.encoder_lang_embed, src_lang, "source")
+        x = fast_dropout(x, self.config.dropout, self.training)
+        for layer in self.encoder_layers:
+            x = layer(x, mask)
+        if self.encoder_norm is not None:
+            x = self.encoder_norm(x)
+        return x, mask
+
+
 @ARCHITECTURES.register("transformer", config=TransformerConfig)
-class TransformerModel(EncoderDecoderModel):
+class TransformerModel(SourceEncoder, EncoderDecoderModel):
     """Transformer encoder-decoder with multi-head scaled dot-product attention (Vaswani et al. 2017)."""
 
     def __init__(self, c: TransformerConfig, src_vocab: int, tgt_vocab: int, pad_index: int, eos_index: int) -> None:
@@ -219,22 +240,7 @@ class TransformerModel(EncoderDecoderModel):
     def max_positions(self) -> tuple[int, int]:
         return (self.config.max_source_positions, self.config.max_target_positions)
 
-    # --- encoder ---------------------------------------------------------------------
-    def _encode(
-        self, src_tokens: torch.Tensor, src_lang: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """src_tokens (B, S) -> encoder states (B, S, D) and an attention mask (B, 1, 1, S) or None."""
-        padding = src_tokens.eq(self.pad_index)
-        mask = ~padding[:, None, None, :] if bool(padding.any()) else None
-        x = self.encoder_embed(src_tokens) * self.encoder_scale + self.encoder_positions(src_tokens.size(1))
-        x = _add_language(x, self.encoder_lang_embed, src_lang, "source")
-        x = fast_dropout(x, self.config.dropout, self.training)
-        for layer in self.encoder_layers:
-            x = layer(x, mask)
-        if self.encoder_norm is not None:
-            x = self.encoder_norm(x)
-        return x, mask
-
+    # --- encoder: SourceEncoder._encode ----------------------------------------------
     def encode(
         self, src_tokens: torch.Tensor, src_lengths: torch.Tensor, src_lang: torch.Tensor | None = None
     ) -> EncoderOut:

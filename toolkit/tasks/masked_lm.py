@@ -18,7 +18,6 @@ language embedding per language when --language-embeddings is set; its checkpoin
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -31,7 +30,14 @@ from toolkit.data.splits import monolingual_prefix, parallel_prefixes
 from toolkit.errors import UserError
 from toolkit.registry import TASKS
 from toolkit.tasks.base import Batching, CheckpointData, EpochPlan
-from toolkit.tasks.languages import first_text_symbol, joined_dictionary, symbol_index, task_languages
+from toolkit.tasks.common import (
+    checked_data_dir,
+    data_text_processor,
+    first_text_symbol,
+    joined_dictionary,
+    symbol_index,
+    task_languages,
+)
 
 MASK = "<mask>"
 _CHOOSE, _KIND, _RANDOM = 0x3A5C01, 0x3A5C02, 0x3A5C03
@@ -122,13 +128,7 @@ class MaskedLMTask:
 
     def __init__(self, config: MaskedLMConfig) -> None:
         self.config = config
-        self.data_dir = Path(config.data)
-        if not self.data_dir.is_dir():
-            raise UserError(f"data directory not found: {self.data_dir}")
-        try:
-            config.validate()
-        except ValueError as error:
-            raise UserError(str(error)) from None
+        self.data_dir = checked_data_dir(config)
         self.langs = task_languages(self.data_dir, config.langs)
         self.dict = joined_dictionary(self.data_dir, self.langs)
         self.mask_index = symbol_index(self.dict, MASK, self.data_dir, "by --task masked_lm")
@@ -253,7 +253,4 @@ class MaskedLMTask:
         return self.dict
 
     def text_processor(self, lang: str):
-        from toolkit.data.text_processor import TextProcessor, recorded_text_processors
-
-        states = recorded_text_processors(self.data_dir, [lang])
-        return TextProcessor.from_state(states[lang]) if states else None
+        return data_text_processor(self.data_dir, lang)

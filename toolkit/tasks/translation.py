@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from toolkit.config import option
 from toolkit.data.batching import plan_batches
@@ -17,6 +15,7 @@ from toolkit.data.splits import monolingual_prefix, numbered_training_splits, pa
 from toolkit.errors import UserError
 from toolkit.registry import TASKS
 from toolkit.tasks.base import Batching, CheckpointData, EpochPlan
+from toolkit.tasks.common import checked_data_dir, data_text_processor, read_meta
 from toolkit.train.validation_bleu import EvalBleuConfig
 
 TAG = "<BT>"
@@ -75,14 +74,8 @@ class TranslationTask:
 
     def __init__(self, config: TranslationConfig) -> None:
         self.config = config
-        self.data_dir = Path(config.data)
-        if not self.data_dir.is_dir():
-            raise UserError(f"data directory not found: {self.data_dir}")
-        try:
-            config.validate()
-        except ValueError as error:
-            raise UserError(str(error)) from None
-        self.meta = self._read_meta()
+        self.data_dir = checked_data_dir(config)
+        self.meta = read_meta(self.data_dir)
         self.src_lang, self.tgt_lang = self._infer_langs()
         self.src_dict = self._load_dict(self.src_lang)
         self.tgt_dict = self._load_dict(self.tgt_lang)
@@ -92,15 +85,6 @@ class TranslationTask:
         self._samples: list[str] = []
 
     # --- data ------------------------------------------------------------------------
-    def _read_meta(self) -> dict:
-        path = self.data_dir / "preprocess.json"
-        if not path.is_file():
-            return {}
-        try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as error:
-            raise UserError(f"{path}: unreadable ({error})") from None
-
     def _infer_langs(self) -> tuple[str, str]:
         src, tgt = self.config.source_lang, self.config.target_lang
         cfg = self.meta.get("config", {})
@@ -319,7 +303,4 @@ class TranslationTask:
         return self._load_dict(lang)
 
     def text_processor(self, lang: str):
-        from toolkit.data.text_processor import TextProcessor, recorded_text_processors
-
-        states = recorded_text_processors(self.data_dir, [lang])
-        return TextProcessor.from_state(states[lang]) if states else None
+        return data_text_processor(self.data_dir, lang)

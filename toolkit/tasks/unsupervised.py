@@ -28,7 +28,6 @@ wrong_lang_A_B, the share of output tokens seen only in the source language's tr
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -44,7 +43,7 @@ from toolkit.errors import UserError
 from toolkit.registry import TASKS
 from toolkit.search.online import OnlineSearch, translate_batch
 from toolkit.tasks.base import Batching, CheckpointData, EpochPlan
-from toolkit.tasks.languages import joined_dictionary, symbol_index, task_languages
+from toolkit.tasks.common import checked_data_dir, data_text_processor, joined_dictionary, symbol_index, task_languages
 from toolkit.train.weight_schedule import WeightSchedule
 
 MASK = "<mask>"
@@ -113,13 +112,7 @@ class UnsupervisedTranslationTask:
 
     def __init__(self, config: UnsupervisedConfig) -> None:
         self.config = config
-        self.data_dir = Path(config.data)
-        if not self.data_dir.is_dir():
-            raise UserError(f"data directory not found: {self.data_dir}")
-        try:
-            config.validate()
-        except ValueError as error:
-            raise UserError(str(error)) from None
+        self.data_dir = checked_data_dir(config)
         self.langs = task_languages(self.data_dir, config.langs)
         if len(self.langs) != 2:
             raise UserError(f"--langs {config.langs!r}: unsupervised_translation takes exactly two languages")
@@ -435,10 +428,7 @@ class UnsupervisedTranslationTask:
         return self.dict
 
     def text_processor(self, lang: str):
-        from toolkit.data.text_processor import TextProcessor, recorded_text_processors
-
-        states = recorded_text_processors(self.data_dir, [lang])
-        return TextProcessor.from_state(states[lang]) if states else None
+        return data_text_processor(self.data_dir, lang)
 
 
 def _add_stream(log: dict, stream: str, stream_log: dict, totals: tuple[str, ...]) -> None:

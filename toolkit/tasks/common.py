@@ -1,4 +1,4 @@
-"""What the multilingual tasks (masked_lm, unsupervised_translation) share: languages and one dictionary."""
+"""What the tasks share: opening a preprocess directory, its languages, one joined dictionary, its text processors."""
 
 from __future__ import annotations
 
@@ -7,6 +7,26 @@ from pathlib import Path
 
 from toolkit.data.dictionary import Dictionary
 from toolkit.errors import UserError
+
+
+def checked_data_dir(config) -> Path:
+    """A task config's `data` directory, once it exists and the config validates (one UserError line if not)."""
+    data_dir = Path(config.data)
+    if not data_dir.is_dir():
+        raise UserError(f"data directory not found: {data_dir}")
+    try:
+        config.validate()
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    return data_dir
+
+
+def data_text_processor(data_dir: Path, lang: str):
+    """The TextProcessor preprocess recorded in `data_dir` for `lang`, or None."""
+    from toolkit.data.text_processor import TextProcessor, recorded_text_processors
+
+    states = recorded_text_processors(data_dir, [lang])
+    return TextProcessor.from_state(states[lang]) if states else None
 
 
 def read_meta(data_dir: Path) -> dict:
