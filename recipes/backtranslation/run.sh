@@ -37,12 +37,14 @@
 # Safe to rerun: finished stages are skipped and an interrupted training resumes.
 set -euo pipefail
 
-die() { echo "backtranslation: $*" >&2; exit 2; }
+RECIPE=backtranslation
+HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=recipes/lib/common.sh
+. "$HERE/../lib/common.sh"
 [ $# -ge 1 ] || die "usage: recipes/backtranslation/run.sh RAW_DIR (Multi30k's raw files)"
 RAW=$1
 [ -d "$RAW" ] || die "raw data directory not found: $RAW"
 command -v nmt > /dev/null || die "nmt is not on PATH: install it first (pip install -e .)"
-HERE=$(cd "$(dirname "$0")" && pwd)
 
 SRC=${SRC:-de}
 TGT=${TGT:-en}
@@ -102,21 +104,9 @@ BIN=$WORK/data-bin/base
 RESULTS=$WORK/results
 TIMES=$WORK/stage_seconds.tsv
 mkdir -p "$TEXT" "$RESULTS"
-stage() { printf '\n== %s\n' "$*"; }
-timed() {  # timed NAME COMMAND...: run, and record its wall time in $TIMES
-  local name=$1 start=$SECONDS
-  shift
-  "$@"
-  printf '%s\t%s\n' "$name" "$(( SECONDS - start ))" >> "$TIMES"
-}
 echo "back-translation $SRC->$TGT: ARCH=$ARCH BT_METHOD=$BT_METHOD TAGGED=$TAGGED UPSAMPLE=$UPSAMPLE ROUNDS=$ROUNDS \
 QUICK=$QUICK ($PRECISION); every nmt train gets: $TRAIN_FLAGS"
 
-raw() {  # raw SPLIT LANG: the raw file's text on stdout
-  if [ -f "$RAW/$1.$2.gz" ]; then gzip -dc "$RAW/$1.$2.gz"; elif [ -f "$RAW/$1.$2" ]; then cat "$RAW/$1.$2";
-  else die "missing $RAW/$1.$2[.gz]"; fi
-}
-lines() { wc -l < "$1" | tr -d ' '; }
 
 stage "1. inputs -> $TEXT"
 if [ -f "$TEXT/.done" ]; then

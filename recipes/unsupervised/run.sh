@@ -37,7 +37,10 @@
 # itself as the translation, the score of doing nothing).
 set -euo pipefail
 
-die() { echo "unsupervised: $*" >&2; exit 2; }
+RECIPE=unsupervised
+HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=recipes/lib/common.sh
+. "$HERE/../lib/common.sh"
 [ $# -ge 1 ] || die "usage: recipes/unsupervised/run.sh RAW_DIR (Multi30k's raw files)"
 RAW=$1
 [ -d "$RAW" ] || die "raw data directory not found: $RAW"
@@ -82,18 +85,6 @@ BIN=$WORK/data-bin
 RESULTS=$WORK/results
 TIMES=$WORK/stage_seconds.tsv
 mkdir -p "$TEXT" "$RESULTS"
-stage() { printf '\n== %s\n' "$*"; }
-timed() {  # timed NAME COMMAND...: run, and record its wall time in $TIMES
-  local name=$1 start=$SECONDS
-  shift
-  "$@"
-  printf '%s\t%s\n' "$name" "$(( SECONDS - start ))" >> "$TIMES"
-}
-raw() {  # raw SPLIT LANG: the raw file's text on stdout
-  if [ -f "$RAW/$1.$2.gz" ]; then gzip -dc "$RAW/$1.$2.gz"; elif [ -f "$RAW/$1.$2" ]; then cat "$RAW/$1.$2";
-  else die "missing $RAW/$1.$2[.gz]"; fi
-}
-lines() { wc -l < "$1" | tr -d ' '; }
 echo "unsupervised $SRC<->$TGT: ARCH=$ARCH MLM_UPDATES=$MLM_UPDATES UPDATES=$UPDATES LAMBDA_AE=$LAMBDA_AE \
 LAMBDA_BT=$LAMBDA_BT BT_SAMPLING=$BT_SAMPLING QUICK=$QUICK ($PRECISION); every nmt train gets: $COMMON"
 
