@@ -8,6 +8,7 @@ from torch.nn import functional as F
 
 from tests.helpers.model_checks import assert_reorder_follows_the_beam
 from toolkit.models import build_model, model_config_to_dict
+from toolkit.models.fconv import FConvConfig
 from toolkit.models.rnn import RNNConfig
 from toolkit.models.transformer import TransformerConfig
 from toolkit.quantize.int8 import Int8Linear, dequantize_rows, quantize_rows
@@ -72,8 +73,13 @@ SMALL_TRANSFORMER = TransformerConfig(
 SMALL_RNN = dict(
     encoder_embed_dim=24, encoder_hidden_size=24, decoder_embed_dim=24, decoder_hidden_size=24, decoder_out_embed_dim=24
 )
+SMALL_FCONV = FConvConfig(
+    encoder_embed_dim=24, encoder_layers="[(32, 3)] * 2", decoder_embed_dim=24, decoder_layers="[(32, 3)] * 2",
+    decoder_out_embed_dim=24,
+)  # fmt: skip
 MODELS = {
     "transformer": ("transformer", SMALL_TRANSFORMER),
+    "fconv": ("fconv", SMALL_FCONV),
     "lstm_luong": ("rnn", RNNConfig(**SMALL_RNN, decoder_layers=2)),
     "gru_bahdanau": ("rnn", RNNConfig(**SMALL_RNN, rnn_type="gru", attention="bahdanau", encoder_bidirectional=True)),
 }
@@ -88,7 +94,10 @@ def _peaked_model(name: str) -> torch.nn.Module:
     src, lengths = _sources()
     with torch.no_grad():
         features, _, _ = model.decode_features(torch.full((len(src), 1), 2), model.encode(src, lengths), None)
-        model.output_weight.mul_(3 / model.output_layer(features).std())
+        scale = 3 / model.output_layer(features).std()
+        projection = getattr(model, "output_projection", None)
+        # ConvS2S computes its projection from weight norm's (v, g): scale g, the rows' norms.
+        (projection.weight_g if hasattr(projection, "weight_g") else model.output_weight).mul_(scale)
     return model
 
 
@@ -109,7 +118,7 @@ def test_int8_model_searches_like_fp32(name):
     expected = [hyps[0] for hyps in fp32.generate(src, lengths)]
     int8 = quantize_model(_peaked_model(name))
     assert isinstance(int8, Int8Model) and not any(isinstance(m, torch.nn.Linear) for m in int8.modules())
-    if name != "transformer":
+    if name not in ("transformer", "fconv"):
         assert isinstance(int8.model.cells, Int8RecurrentCell)
     got = [hyps[0] for hyps in SequenceGenerator([int8], SearchConfig(beam=4, max_len_b=10)).generate(src, lengths)]
     same = sum(torch.equal(a.tokens, b.tokens) for a, b in zip(expected, got, strict=True))

@@ -4,11 +4,13 @@ What computes in int8 (`Int8Linear`):
   - every `nn.Linear` (the Transformer's attention projections and feed-forward layers; the
     recurrent family's state projections, attention scores, combine/deep-output layers);
   - the recurrent decoder cells' weight matrices (input, hidden and embedding transforms);
-  - the vocabulary projection (`output_layer`), tied to the target embeddings or not.
-Every other matrix (embedding tables, learned positions, the recurrent encoder's nn.LSTM/nn.GRU)
-is stored as int8 too and dequantized at load time: lookups cost nothing to compute, and the
-encoder runs once per sentence, not once per hypothesis and step. Vectors (biases, norms) stay
-float32. The search is unchanged: it sees the model through the same interface.
+  - the vocabulary projection (`output_layer`), tied to the target embeddings or not, or computed
+    (ConvS2S's weight-normed projection, quantized from the loaded float weights as it loads).
+Every other matrix (embedding tables, learned positions, the recurrent encoder's nn.LSTM/nn.GRU,
+ConvS2S's weight-normed linear layers) is stored as int8 too and dequantized at load time: lookups
+cost nothing to compute, and the encoder runs once per sentence, not once per hypothesis and step.
+Vectors (biases, norms) and convolution kernels (3-D: ConvS2S, ByteNet) stay float32. The search is
+unchanged: it sees the model through the same interface.
 """
 
 from __future__ import annotations
@@ -154,9 +156,10 @@ def int8_model(model: EncoderDecoderModel, weights: dict, scales: dict) -> Int8M
     model.load_state_dict(dequantize_state(weights, scales))
     names = {id(p): name for name, p in model.named_parameters(remove_duplicate=False)}
     output_key = names.get(id(model.output_weight))
-    if output_key not in scales:
-        raise KeyError(f"no int8 weight for the vocabulary projection ({output_key})")
-    output = Int8Linear(weights[output_key], scales[output_key], model.output_bias)
+    if output_key in scales:
+        output = Int8Linear(weights[output_key], scales[output_key], model.output_bias)
+    else:  # a projection computed from parameters (ConvS2S's weight norm): quantized from what was just loaded
+        output = Int8Linear(*quantize_rows(model.output_weight.detach().float()), model.output_bias)
     for name, module in list(model.named_modules()):
         if isinstance(module, nn.Linear):
             replacement: nn.Module = Int8Linear(weights[f"{name}.weight"], scales[f"{name}.weight"], module.bias)
