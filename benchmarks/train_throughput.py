@@ -2,10 +2,13 @@
 
 Usage:
     python benchmarks/train_throughput.py DATA_DIR [--arch transformer_small] [--updates 300]
-        [--precision fp32 bf16] [--max-tokens 4096] [--profile] [--baseline REF [--rounds 3]]
+        [--precision fp32 bf16] [--max-tokens 4096] [--optimizer adam|nag] [--profile]
+        [--baseline REF [--rounds 3]]
 
-Runs the real Trainer (label-smoothed cross-entropy 0.1, adam, inverse_sqrt warmup) through
-the task's training step over the first batches of epoch 1, skipping the first updates as warm-up.
+Runs the real Trainer (label-smoothed cross-entropy 0.1, inverse_sqrt warmup) through the task's
+training step over the first batches of epoch 1, skipping the first updates as warm-up. The optimizer
+is adam (lr 5e-4), or with --optimizer nag fairseq's ConvS2S configuration: NAG lr 0.25, momentum 0.99,
+--clip-norm 0.1 (the reference `fconv_iwslt_de_en` figures of issue 18 use it).
 
 --baseline REF measures this checkout against git revision REF in the same run: REF is
 checked out in a temporary worktree and the two take turns (REF, this, REF, this, ...), each
@@ -29,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import toolkit.models  # noqa: E402,F401
 from toolkit.criterions.cross_entropy import LabelSmoothedCrossEntropyConfig  # noqa: E402
 from toolkit.optim.lr_schedulers import InverseSqrtConfig  # noqa: E402
-from toolkit.optim.optimizers import AdamConfig  # noqa: E402
+from toolkit.optim.optimizers import AdamConfig, NAGConfig  # noqa: E402
 from toolkit.registry import ARCHITECTURES  # noqa: E402
 from toolkit.tasks.base import Batching  # noqa: E402
 from toolkit.tasks.translation import TranslationConfig  # noqa: E402
@@ -39,24 +42,47 @@ from toolkit.train.trainer import Trainer  # noqa: E402
 
 
 def measure(
-    data: str, arch: str, precision: str, updates: int, warmup: int, max_tokens: int, profile: bool, device: str
+    data: str,
+    arch: str,
+    precision: str,
+    updates: int,
+    warmup: int,
+    max_tokens: int,
+    profile: bool,
+    device: str,
+    optimizer_name: str = "adam",
 ) -> dict:
     _, model_config = ARCHITECTURES.resolve(arch)
+    nag = optimizer_name == "nag"
     setup = TrainingSetup(
         train=TrainConfig(
-            arch=arch, max_tokens=max_tokens, bf16=precision == "bf16", fp16=precision == "fp16", device=device
+            arch=arch,
+            max_tokens=max_tokens,
+            bf16=precision == "bf16",
+            fp16=precision == "fp16",
+            device=device,
+            optimizer=optimizer_name,
+            clip_norm=0.1 if nag else 0.0,
         ),
         task=TranslationConfig(data=data),
         model=model_config,
         criterion=LabelSmoothedCrossEntropyConfig(0.1),
-        optimizer=AdamConfig(lr=5e-4),
+        optimizer=NAGConfig(lr=0.25, momentum=0.99) if nag else AdamConfig(lr=5e-4),
         lr_scheduler=InverseSqrtConfig(warmup_updates=4000),
     )
     torch.manual_seed(1)
     dev = torch.device(device)
     task, model, criterion, optimizer, scheduler = build_components(setup, dev)
     trainer = Trainer(
-        model, criterion, optimizer, scheduler, dev, bf16=precision == "bf16", fp16=precision == "fp16", task=task
+        model,
+        criterion,
+        optimizer,
+        scheduler,
+        dev,
+        bf16=precision == "bf16",
+        fp16=precision == "fp16",
+        task=task,
+        clip_norm=setup.train.clip_norm,
     )
     plan = task.epoch_plan(1, Batching(max_tokens, None, model.max_positions(), seed=1))
     batches = [task.batch(ref, train=True) for ref in plan.batches[: warmup + updates]]
@@ -98,7 +124,8 @@ def compare_with(ref: str, args: argparse.Namespace) -> None:
 
     repo = Path(__file__).resolve().parents[1]
     common = [args.data, "--arch", args.arch[0], "--precision", args.precision[0], "--updates", str(args.updates),
-              "--warmup", str(args.warmup), "--max-tokens", str(args.max_tokens), "--device", args.device]  # fmt: skip
+              "--warmup", str(args.warmup), "--max-tokens", str(args.max_tokens), "--device", args.device,
+              "--optimizer", args.optimizer]  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="nmt-baseline-") as tmp:
         worktree = Path(tmp) / "baseline"
         subprocess.run(["git", "-C", str(repo), "worktree", "add", "--detach", "-q", str(worktree), ref], check=True)
@@ -127,6 +154,7 @@ def main() -> None:
     parser.add_argument("--updates", type=int, default=300)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--max-tokens", type=int, default=4096)
+    parser.add_argument("--optimizer", choices=["adam", "nag"], default="adam")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--baseline", metavar="REF", help="also measure git revision REF, taking turns")
@@ -138,7 +166,8 @@ def main() -> None:
         f"torch {torch.__version__}, threads {torch.get_num_threads()}"
     )
     print(
-        f"config: data {args.data}, max-tokens {args.max_tokens}, label-smoothed CE 0.1, adam, inverse_sqrt; "
+        f"config: data {args.data}, max-tokens {args.max_tokens}, label-smoothed CE 0.1, "
+        f"{'nag lr 0.25, clip-norm 0.1' if args.optimizer == 'nag' else 'adam'}, inverse_sqrt; "
         f"{args.updates} timed updates after {args.warmup} warm-up updates"
     )
     if args.baseline:
@@ -148,7 +177,15 @@ def main() -> None:
     for arch in args.arch:
         for precision in precisions:
             r = measure(
-                args.data, arch, precision, args.updates, args.warmup, args.max_tokens, args.profile, args.device
+                args.data,
+                arch,
+                precision,
+                args.updates,
+                args.warmup,
+                args.max_tokens,
+                args.profile,
+                args.device,
+                args.optimizer,
             )
             print(
                 f"{arch:22s} {precision:5s} {r['params'] / 1e6:6.2f}M params  {r['tokens_per_s']:8.0f} target tokens/s "
