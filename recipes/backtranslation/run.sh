@@ -235,9 +235,10 @@ evaluate baseline "$SRC" "$TGT"
 train_model reverse "$BIN" "$TGT" "$SRC"
 evaluate reverse "$TGT" "$SRC"
 
-back_translate "$BT_NAME" "$WORK/models/reverse/average.pt" "$TGT" "$SRC"
-with_train1 "$WORK/data-bin/$BT_NAME" "$WORK/synthetic/$BT_NAME/bin"
-train_model "$BT_NAME" "$WORK/data-bin/$BT_NAME" "$SRC" "$TGT" --upsample-primary "$UPSAMPLE" "${TAG_FLAGS[@]}"
+# The tag is added when training, so tagged and untagged runs share one synthetic corpus.
+back_translate "bt-$BT_METHOD" "$WORK/models/reverse/average.pt" "$TGT" "$SRC"
+with_train1 "$WORK/data-bin/bt-$BT_METHOD" "$WORK/synthetic/bt-$BT_METHOD/bin"
+train_model "$BT_NAME" "$WORK/data-bin/bt-$BT_METHOD" "$SRC" "$TGT" --upsample-primary "$UPSAMPLE" "${TAG_FLAGS[@]}"
 evaluate "$BT_NAME" "$SRC" "$TGT"
 
 if [ "$ROUNDS" = 2 ]; then

@@ -65,7 +65,7 @@ def test_quick_recipe_interrupted_resumed_and_rerun(raw, tmp_path):
     assert "sentences/s" in table and "wall time per stage" in table
 
     # The synthetic corpus is line-aligned with its monolingual input; what the filter drops is counted.
-    syn = work / "synthetic" / "bt-beam-tagged"
+    syn = work / "synthetic" / "bt-beam"
     ids = [int(x) for x in (syn / "bt.ids").read_text().split()]
     real = (syn / "bt.en").read_text(encoding="utf-8").splitlines()
     mono_bpe = {
@@ -80,7 +80,7 @@ def test_quick_recipe_interrupted_resumed_and_rerun(raw, tmp_path):
     # The forward model trained with the tag on the synthetic split only (the task tests where it goes).
     state = torch.load(work / "models" / "bt-beam-tagged" / "checkpoint_last.pt", weights_only=True)
     assert state["config"]["task"]["params"]["tagged_subsets"] == "train1"
-    assert (work / "data-bin" / "bt-beam-tagged" / "train1.de-en.de.bin").is_file()
+    assert (work / "data-bin" / "bt-beam" / "train1.de-en.de.bin").is_file()
 
     # A rerun skips every finished stage.
     scores = work / "results" / "bt-beam-tagged" / "scores.tsv"
@@ -88,7 +88,7 @@ def test_quick_recipe_interrupted_resumed_and_rerun(raw, tmp_path):
     again = _run(raw, work, TAGGED="1", CEILING="0")
     assert again.returncode == 0, again.stderr[-2000:]
     assert again.stdout.count("done already") >= 2 and "averaged" not in again.stdout
-    assert "back-translation bt-beam-tagged: done already" in again.stdout
+    assert "back-translation bt-beam: done already" in again.stdout
     assert scores.stat().st_mtime_ns == stamp
 
 
